@@ -1,0 +1,14 @@
+"""fluximage: CIAO's fluximage re-implemented in Python (numpy, astropy, scipy).
+
+Counts images, exposure maps and exposure-corrected flux images of a Chandra
+event file.  Command line: ``fluximage evt2.fits out/``; Python::
+
+    import fluximage
+    fluximage.run("evt2.fits", "out/", bands="csc", binsize=4)
+"""
+
+__version__ = "0.1.0"
+
+from .api import run  # noqa: E402
+
+__all__ = ["__version__", "run"]

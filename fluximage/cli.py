@@ -1,0 +1,91 @@
+"""The ``fluximage`` command: arguments → parameters → pipeline; messages and exit codes.
+
+``fluximage infile outroot [bands] [xygrid] ... [name=value ...]``, as CIAO.
+Script switches, taken off before parameter parsing: ``--debug`` (and its
+CIAO alias ``--tracebackdebug``) prints the traceback of an error;
+``--background=FILE`` replaces the CALDB HRC-I background; ``--paramdebug``
+and ``--regtestonly`` are accepted and ignored, as they only affect CIAO's
+internals.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from . import __version__, pipeline
+from .messages import FluximageError, Reporter, interrupt_line, print_error
+from .parameters import Options, read_parameters
+from .paramio import CommandLineError, ParamError, open_params
+from .paramio.pfiles import pfiles_semicolons
+
+USAGE = "Usage: fluximage infile outroot [bands] [xygrid] [binsize] ... [name=value ...]"
+IGNORED_SWITCHES = ("--paramdebug", "--regtestonly")
+
+
+def split_switches(args: list[str]) -> tuple[Options, list[str]]:
+    """Take the script switches off the argument list."""
+    debug = False
+    background: str | None = None
+    rest: list[str] = []
+    for arg in args:
+        if arg in ("--debug", "--tracebackdebug"):
+            debug = True
+        elif arg in IGNORED_SWITCHES:
+            continue
+        elif arg == "--background" or arg.startswith("--background="):
+            value = arg.partition("=")[2]
+            if value == "":
+                raise FluximageError("The --background option must be followed by a file name!")
+            background = value
+        elif arg.startswith("--"):
+            raise FluximageError(f"Unknown option {arg} ({USAGE})")
+        else:
+            rest.append(arg)
+    return Options(debug=debug, background_file=background), rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status (0 ok, 1 error)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if args == ["--version"]:
+        print(f"fluximage {__version__}")
+        return 0
+    debug = "--debug" in args or "--tracebackdebug" in args
+    report = Reporter()
+    try:
+        options, args = split_switches(args)
+        problem = pfiles_semicolons()
+        if problem:
+            raise FluximageError(problem)
+        try:
+            ps = open_params("fluximage", args)
+        except CommandLineError as exc:
+            raise FluximageError(
+                f"There was a problem with the command-line parameter settings. {exc}"
+            ) from None
+        ps.close()  # learn infile/outroot (mode ql), as CIAO does on closing the file
+        pipeline.run(read_parameters(ps, options, report), report)
+        return 0
+    except (FluximageError, ParamError) as exc:
+        if debug:
+            traceback.print_exc()
+        print_error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(interrupt_line(), file=sys.stderr)
+        return 1
+    except Exception as exc:  # an unexpected failure is still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print_error(f"Unexpected failure: {type(exc).__name__}: {exc} (rerun with --debug)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Screen output in CIAO's manner: the banner, verbose-gated notes, errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from . import __version__
+
+TOOL = "fluximage"
+
+
+class FluximageError(Exception):
+    """A problem the user can act on; printed as ``# fluximage (...): ERROR <text>``."""
+
+
+def error_line(message: str) -> str:
+    """The one-line error CIAO's scripts print (``ERROR`` is not doubled)."""
+    text = message if message.startswith("ERROR") else f"ERROR {message}"
+    return f"# {TOOL} ({__version__}): {text}"
+
+
+def interrupt_line() -> str:
+    return f"# {TOOL} ({__version__}): Keyboard interrupt (control-c)"
+
+
+def print_error(message: str, stream: TextIO | None = None) -> None:
+    """Write the error line to stderr, red on a terminal unless ``NO_COLOR`` is set."""
+    stream = sys.stderr if stream is None else stream
+    line = error_line(message)
+    if _is_tty(stream) and "NO_COLOR" not in os.environ:
+        line = f"\033[1;31m{line}\033[0m"
+    print(line, file=stream, flush=True)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class Reporter:
+    """Messages gated by the ``verbose`` parameter (0-5), written to stdout."""
+
+    verbose: int = 1
+    stream: TextIO | None = None
+
+    def __call__(self, message: str = "", level: int = 1) -> None:
+        if self.verbose >= level:
+            print(message, file=self.stream or sys.stdout, flush=True)
+
+    def banner(self) -> None:
+        self(f"Running {TOOL}")
+        self(f"Version: {__version__}")
+        self()

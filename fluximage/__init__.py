@@ -9,6 +9,6 @@ event file.  Command line: ``fluximage evt2.fits out/``; Python::
 
 __version__ = "0.1.0"
 
-from .api import run  # noqa: E402
+from .api import run
 
 __all__ = ["__version__", "run"]

@@ -233,7 +233,9 @@ def _refresh_user_copy(user_copy: Path, system_copy: Path) -> Path:
                     return user_copy  # another process refreshed it meanwhile
                 aside = _stale_name(user_copy)
                 os.replace(user_copy, aside)
-                _warn(f"Warning:  found possibly out of date user parameter file, renamed to {aside}")
+                _warn(
+                    f"Warning:  found possibly out of date user parameter file, renamed to {aside}"
+                )
             atomic_write(user_copy, system_copy.read_text(encoding="utf-8"))
     except (OSError, ParamError) as exc:
         if user_copy.is_file():

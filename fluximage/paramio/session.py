@@ -249,7 +249,9 @@ def open_params(
     if prompt:
         if interactive is None:
             interactive = _is_terminal(stdin)
-        params.query_missing(set(line.as_dict()), interactive=interactive, stdin=stdin, stderr=stderr)
+        params.query_missing(
+            set(line.as_dict()), interactive=interactive, stdin=stdin, stderr=stderr
+        )
     return params
 
 
@@ -259,4 +261,3 @@ def _is_terminal(stream: TextIO | None) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-

@@ -1,0 +1,36 @@
+"""Shared fixtures: every test runs with its own HOME and no PFILES."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fluximage.paramio import package_param_dir
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """A fresh HOME; PFILES/PDIRS/UPARM unset; no colour codes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("PFILES", "PDIRS", "UPARM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return home
+
+
+@pytest.fixture
+def user_dir(isolated_home) -> Path:
+    """The default user parameter directory (~/cxcds_param4)."""
+    return isolated_home / "cxcds_param4"
+
+
+@pytest.fixture
+def system_par() -> Path:
+    return package_param_dir() / "fluximage.par"

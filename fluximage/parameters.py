@@ -53,7 +53,7 @@ class FluximageParameters:
     random: int
     parallel: bool
     nproc: int | None  # None: all CPUs (or parallel=no)
-    tmpdir: str  # absolute path of an existing directory
+    tmpdir: str  # as stored (e.g. ${ASCDS_WORK_PATH}); see resolve_tmpdir
     cleanup: bool
     clobber: bool
     verbose: int
@@ -95,56 +95,28 @@ def _text(ps: ParamSet, name: str) -> str:
     return "" if value is None else str(value)
 
 
-def _number_text(ps: ParamSet, name: str) -> str:
-    return ps.stored(name).strip()
-
-
 def read_parameters(
     ps: ParamSet, options: Options = Options(), report: Reporter | None = None
 ) -> FluximageParameters:
-    """Check fluximage's parameters in CIAO's order; the banner after ``verbose``."""
+    """Typed parameter values; the banner is printed once ``verbose`` is known.
+
+    fluximage's own rules are separate functions (``check_*``) because CIAO
+    applies them in its reading order, between checks of the input files.
+    """
     verbose = ps.get("verbose")
     verbose = 1 if verbose is None else int(verbose)
     if report is not None:
         report.verbose = verbose
         report.banner()
-
-    infile = _text(ps, "infile").strip()
-    if infile == "":
-        raise FluximageError("The infile parameter is empty.")
     outroot = _text(ps, "outroot").strip()
-    if outroot == ".":
-        outroot = ""
-    bands = _text(ps, "bands").strip()
-    if bands == "":
-        raise FluximageError("The bands parameter can not be empty.")
-
     xygrid = _text(ps, "xygrid").strip()
-    binsize: float | None = None
-    if xygrid == "":
-        binsize = ps.get("binsize")
-        if binsize is not None and not binsize > 0:
-            raise FluximageError(
-                f"binsize={_number_text(ps, 'binsize')} is not valid, "
-                "it must be a number greater than zero."
-            )
-
-    psfecf = ps.get("psfecf")
-    if psfecf is not None and not 0 < psfecf <= 1:
-        raise FluximageError(
-            f"psfecf={_number_text(ps, 'psfecf')} is not valid, it must be > 0 and <= 1"
-        )
     parallel = bool(ps.get("parallel"))
-    nproc = ps.get("nproc") if parallel else None
-    if nproc == 0:
-        raise FluximageError("nproc argument can not be 0")
-
     return FluximageParameters(
-        infile=infile,
-        outroot=outroot,
-        bands=bands,
+        infile=_text(ps, "infile").strip(),
+        outroot="" if outroot == "." else outroot,
+        bands=_text(ps, "bands").strip(),
         xygrid=xygrid,
-        binsize=binsize,
+        binsize=None if xygrid else ps.get("binsize"),
         asolfile=_text(ps, "asolfile").strip(),
         badpixfile=_text(ps, "badpixfile").strip(),
         maskfile=_text(ps, "maskfile").strip(),
@@ -153,16 +125,60 @@ def read_parameters(
         expmapthresh=_text(ps, "expmapthresh").strip(),
         background=_text(ps, "background"),
         bkgparams=_text(ps, "bkgparams").strip(),
-        psfecf=psfecf,
+        psfecf=ps.get("psfecf"),
         random=int(ps.get("random") or 0),
         parallel=parallel,
-        nproc=nproc,
-        tmpdir=resolve_tmpdir(ps.stored("tmpdir")),
+        nproc=ps.get("nproc") if parallel else None,
+        tmpdir=ps.stored("tmpdir"),
         cleanup=bool(ps.get("cleanup")),
         clobber=bool(ps.get("clobber")),
         verbose=verbose,
         options=options,
     )
+
+
+def _number(value: float) -> str:
+    """A number as CIAO's messages show it (integral values without '.0')."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def check_infile(p: FluximageParameters) -> None:
+    if p.infile == "":
+        raise FluximageError("The infile parameter is empty.")
+
+
+def check_bands(p: FluximageParameters) -> None:
+    if p.bands == "":
+        raise FluximageError("The bands parameter can not be empty.")
+
+
+def check_binsize(p: FluximageParameters) -> None:
+    if p.binsize is not None and not p.binsize > 0:
+        raise FluximageError(
+            f"binsize={_number(p.binsize)} is not valid, it must be a number greater than zero."
+        )
+
+
+def check_psfecf(p: FluximageParameters) -> None:
+    if p.psfecf is not None and not 0 < p.psfecf <= 1:
+        raise FluximageError(
+            f"psfecf={_number(p.psfecf)} is not valid, it must be > 0 and <= 1"
+        )
+
+
+def check_nproc(p: FluximageParameters) -> None:
+    if p.nproc == 0:
+        raise FluximageError("nproc argument can not be 0")
+
+
+def check_without_files(p: FluximageParameters) -> str:
+    """Every rule that needs no input file, in CIAO's order; returns the tmpdir."""
+    check_infile(p)
+    check_bands(p)
+    check_binsize(p)
+    check_psfecf(p)
+    check_nproc(p)
+    return resolve_tmpdir(p.tmpdir)
 
 
 def resolve_tmpdir(stored: str) -> str:

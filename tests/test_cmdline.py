@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fluximage.messages import FluximageError
-from fluximage.parameters import read_parameters
+from fluximage.parameters import check_without_files, read_parameters
 from fluximage.paramio import CommandLineError, ParamError, open_params
 
 
@@ -137,13 +137,14 @@ def test_atfile_uses_another_parameter_file(tmp_path, system_par):
 )
 def test_fluximage_rules(args, message):
     with pytest.raises(FluximageError) as err:
-        read_parameters(_open(args))
+        check_without_files(read_parameters(_open(args)))
     assert str(err.value) == message
 
 
 def test_fluximage_rule_values(tmp_path, monkeypatch):
     p = read_parameters(_open([E, ".", "binsize=0", "xygrid=1:9:#8,1:9:#8"]))
     assert p.outroot == "" and p.binsize is None  # binsize ignored with a grid
+    check_without_files(p)
     p = read_parameters(_open([E, O, "nproc=0", "parallel=no"]))
     assert p.nproc is None and p.workers() == 1
     assert read_parameters(_open([E, O, "nproc=4"])).workers(cpus=2) == 2
@@ -153,15 +154,18 @@ def test_fluximage_rule_values(tmp_path, monkeypatch):
     monkeypatch.delenv("ASCDS_WORK_PATH", raising=False)
     import tempfile
 
-    assert read_parameters(_open([E, O])).tmpdir == tempfile.gettempdir()
+    def tmpdir(*args):
+        return check_without_files(read_parameters(_open([E, O, *args])))
+
+    assert tmpdir() == tempfile.gettempdir()
     monkeypatch.setenv("ASCDS_WORK_PATH", str(tmp_path))
-    assert read_parameters(_open([E, O])).tmpdir == str(tmp_path)
+    assert tmpdir() == str(tmp_path)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
-    assert read_parameters(_open([E, O, "tmpdir=sub"])).tmpdir == str(tmp_path / "sub")
+    assert tmpdir("tmpdir=sub") == str(tmp_path / "sub")
     (tmp_path / "afile").write_text("x")
     with pytest.raises(FluximageError, match="is not actually a directory!"):
-        read_parameters(_open([E, O, "tmpdir=afile"]))
+        tmpdir("tmpdir=afile")
 
 
 @pytest.mark.parametrize(

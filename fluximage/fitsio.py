@@ -1,0 +1,272 @@
+"""FITS input and output in one place.
+
+Headers come from astropy.  Table rows are read by us, in chunks and only for
+the columns asked for: the rows of an uncompressed file are memory-mapped
+with a numpy structured dtype built from the TFORMs, those of a ``.gz`` file
+are streamed; so an event list of 1e8 rows never has to fit in memory.
+Integer columns with TZERO/TSCAL are scaled, bit columns (``32X``) come back
+as ``(n, 32)`` boolean arrays in astropy's order (element 0 = the most
+significant bit of the first byte).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from .messages import FluximageError
+
+DEFAULT_CHUNK_ROWS = 1_000_000
+
+_TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])(.*)$")
+_BASE = {
+    "L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8",
+    "E": ">f4", "D": ">f8", "C": ">c8", "M": ">c16",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: its name as in the file and how to decode it."""
+
+    name: str
+    tform: str
+    repeat: int
+    code: str  # TFORM type letter
+    tzero: float | None = None
+    tscal: float | None = None
+    tnull: int | None = None
+    unit: str | None = None
+    shape: tuple[int, ...] | None = None  # from TDIM (C order, as astropy)
+
+    @property
+    def raw_dtype(self) -> np.dtype | tuple:
+        """The numpy (sub)dtype of this column's bytes in a row."""
+        if self.code == "A":
+            return np.dtype(f"S{self.repeat}")
+        if self.code == "X":
+            return (np.dtype("u1"), ((self.repeat + 7) // 8,))
+        if self.code == "P":
+            return (np.dtype(">i4"), (2,))
+        if self.code == "Q":
+            return (np.dtype(">i8"), (2,))
+        base = np.dtype(_BASE[self.code])
+        return base if self.repeat == 1 else (base, (self.repeat,))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One HDU of a file: where it is and what it holds (data not read)."""
+
+    path: str
+    index: int
+    name: str
+    header: fits.Header
+    is_table: bool
+    nrows: int
+    columns: dict[str, Column]  # lower-case name -> column
+    data_offset: int  # bytes from the start of the (decompressed) file
+    row_bytes: int
+
+    def column(self, name: str) -> Column:
+        try:
+            return self.columns[name.lower()]
+        except KeyError:
+            raise FluximageError(f"Column {name} not found in {self.path}") from None
+
+    def has_column(self, name: str) -> bool:
+        return name.lower() in self.columns
+
+
+def _columns(header: fits.Header) -> dict[str, Column]:
+    cols: dict[str, Column] = {}
+    for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+        name = str(header.get(f"TTYPE{i}", f"col{i}")).strip()
+        tform = str(header[f"TFORM{i}"]).strip()
+        m = _TFORM.match(tform)
+        if not m:
+            raise FluximageError(f"Unsupported column format TFORM{i}={tform}")
+        repeat = int(m.group(1)) if m.group(1) else 1
+        cols[name.lower()] = Column(
+            name=name,
+            tform=tform,
+            repeat=repeat,
+            code=m.group(2),
+            tzero=header.get(f"TZERO{i}"),
+            tscal=header.get(f"TSCAL{i}"),
+            tnull=header.get(f"TNULL{i}"),
+            unit=header.get(f"TUNIT{i}"),
+            shape=_tdim(header.get(f"TDIM{i}")),
+        )
+    return cols
+
+
+def _tdim(text: object) -> tuple[int, ...] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        dims = tuple(int(v) for v in text.strip().strip("()").split(","))
+    except ValueError:
+        return None
+    return dims[::-1] if len(dims) > 1 else None
+
+
+def list_blocks(path: str | Path) -> list[Block]:
+    """Every HDU of a FITS file (headers only).  Errors: not FITS / unreadable."""
+    path = str(path)
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            blocks = []
+            for index, hdu in enumerate(hdul):
+                info = hdul.fileinfo(index)
+                header = hdu.header.copy()
+                is_table = isinstance(hdu, fits.BinTableHDU)
+                blocks.append(
+                    Block(
+                        path=path,
+                        index=index,
+                        name=str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")),
+                        header=header,
+                        is_table=is_table,
+                        nrows=int(header.get("NAXIS2", 0)) if is_table else 0,
+                        columns=_columns(header) if is_table else {},
+                        data_offset=int(info["datLoc"]),
+                        row_bytes=int(header.get("NAXIS1", 0)) if is_table else 0,
+                    )
+                )
+            return blocks
+    except FileNotFoundError:
+        raise FluximageError(f"Unable to open '{path}'\nNo such file") from None
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise FluximageError(f"Unable to open '{path}'\n{exc}") from None
+
+
+def has_data(block: Block) -> bool:
+    if block.is_table:
+        return True
+    return int(block.header.get("NAXIS", 0)) > 0
+
+
+def select_block(blocks: list[Block], name: str | None = None) -> Block:
+    """The block named (or numbered) by ``name``, else the most interesting one.
+
+    The most interesting block is, as in the CIAO Data Model, the first HDU
+    with data: for event files the EVENTS table.
+    """
+    if name is not None:
+        if name.isdigit():
+            index = int(name)
+            if index < len(blocks):
+                return blocks[index]
+        for b in blocks:
+            if b.name.upper() == name.upper():
+                return b
+        raise FluximageError(f"Unable to open '{blocks[0].path}[{name}]'\nNo block named {name}")
+    for b in blocks:
+        if has_data(b):
+            return b
+    return blocks[0]
+
+
+def open_block(path: str | Path, name: str | None = None) -> Block:
+    return select_block(list_blocks(path), name)
+
+
+# --------------------------------------------------------------------------
+# reading table rows
+
+
+def _row_dtype(block: Block) -> np.dtype:
+    names, formats, offsets = [], [], []
+    offset = 0
+    for key, col in block.columns.items():
+        dt = np.dtype(col.raw_dtype)
+        names.append(key)
+        formats.append(dt)
+        offsets.append(offset)
+        offset += dt.itemsize
+    if offset != block.row_bytes:
+        raise FluximageError(
+            f"Unable to read {block.path}: the columns take {offset} bytes, NAXIS1={block.row_bytes}"
+        )
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+
+
+def _decode(col: Column, raw: np.ndarray) -> np.ndarray:
+    if col.code == "X":
+        bits = np.unpackbits(np.ascontiguousarray(raw, dtype=np.uint8), axis=-1)
+        return bits[..., : col.repeat].astype(bool)
+    if col.code == "L":
+        return raw == ord("T")
+    if col.code == "A":
+        return np.char.rstrip(np.char.decode(raw, "ascii", "replace"))
+    values = raw.astype(raw.dtype.newbyteorder("="))
+    if col.shape is not None and col.code not in "XAL":
+        values = values.reshape(values.shape[:1] + col.shape)
+    scale = 1.0 if col.tscal is None else float(col.tscal)
+    zero = 0.0 if col.tzero is None else float(col.tzero)
+    if scale == 1.0 and zero == 0.0:
+        return values
+    if values.dtype.kind in "iu" and scale == 1.0 and float(zero).is_integer():
+        return values.astype(np.int64) + int(zero)
+    return values * scale + zero
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def iter_rows(
+    block: Block,
+    columns: Iterable[str],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yield ``{lower-case name: array}`` for successive chunks of rows."""
+    wanted = [block.column(c) for c in dict.fromkeys(c.lower() for c in columns)]
+    keys = [c.name.lower() for c in wanted]
+    if block.nrows == 0:
+        return
+    dtype = _row_dtype(block)
+    chunk_rows = max(int(chunk_rows), 1)
+    try:
+        if _is_gzip(block.path):
+            with gzip.open(block.path, "rb") as fh:
+                fh.seek(block.data_offset)
+                for start in range(0, block.nrows, chunk_rows):
+                    n = min(chunk_rows, block.nrows - start)
+                    buf = fh.read(n * block.row_bytes)
+                    if len(buf) != n * block.row_bytes:
+                        raise FluximageError(f"Unable to read {block.path}: the file is truncated")
+                    rows = np.frombuffer(buf, dtype=dtype)
+                    yield {k: _decode(c, rows[k]) for k, c in zip(keys, wanted, strict=True)}
+        else:
+            rows_all = np.memmap(
+                block.path, dtype=dtype, mode="r", offset=block.data_offset, shape=(block.nrows,)
+            )
+            for start in range(0, block.nrows, chunk_rows):
+                rows = rows_all[start : start + chunk_rows]
+                yield {k: _decode(c, np.array(rows[k])) for k, c in zip(keys, wanted, strict=True)}
+    except (OSError, ValueError, EOFError) as exc:
+        raise FluximageError(f"Unable to read {block.path}: {exc}") from None
+
+
+def read_columns(block: Block, columns: Iterable[str]) -> dict[str, np.ndarray]:
+    """All rows of the given columns (for small tables: GTIs, aspect solutions)."""
+    columns = list(columns)
+    parts = list(iter_rows(block, columns, chunk_rows=max(block.nrows, 1)))
+    if not parts:
+        return {c.lower(): _empty(block.column(c)) for c in columns}
+    return parts[0]
+
+
+def _empty(col: Column) -> np.ndarray:
+    dt = np.dtype(col.raw_dtype)
+    raw = np.zeros((0,) + dt.shape, dtype=dt.base)
+    return _decode(col, raw)

@@ -1,0 +1,1 @@
+"""Everything fluximage decides before computing: files, filters, bands, names."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from . import __version__
+from .paramio.values import printable
 
 TOOL = "fluximage"
 
@@ -29,7 +30,7 @@ def interrupt_line() -> str:
 def print_error(message: str, stream: TextIO | None = None) -> None:
     """Write the error line to stderr, red on a terminal unless ``NO_COLOR`` is set."""
     stream = sys.stderr if stream is None else stream
-    line = error_line(message)
+    line = printable(error_line(message))
     if _is_tty(stream) and "NO_COLOR" not in os.environ:
         line = f"\033[1;31m{line}\033[0m"
     print(line, file=stream, flush=True)
@@ -51,7 +52,7 @@ class Reporter:
 
     def __call__(self, message: str = "", level: int = 1) -> None:
         if self.verbose >= level:
-            print(message, file=self.stream or sys.stdout, flush=True)
+            print(printable(message), file=self.stream or sys.stdout, flush=True)
 
     def banner(self) -> None:
         self(f"Running {TOOL}")

@@ -20,8 +20,8 @@ from pathlib import Path
 from .errors import ParamError
 from .parfile import ParFile
 
-_NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
-_SWITCH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)([+-])$")
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.DOTALL)
+_SWITCH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)([+-])\Z")
 
 
 @dataclass(frozen=True)

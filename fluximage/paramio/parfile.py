@@ -72,7 +72,8 @@ def split_fields(line: str) -> tuple[list[str], set[int]]:
     """Split one line on commas outside quotes.
 
     Returns the field texts and the indexes of the fields that were quoted.
-    Inside quotes a backslash before the quote character stands for the quote.
+    Inside quotes ``\\"`` stands for the quote and ``\\\\`` for a backslash; any
+    other backslash is itself.
     """
     fields: list[str] = []
     quoted: set[int] = set()
@@ -89,8 +90,8 @@ def split_fields(line: str) -> tuple[list[str], set[int]]:
                 if i >= n:
                     raise ParamError(f"unterminated quote in parameter line: {line}")
                 c = line[i]
-                if c == "\\" and i + 1 < n and line[i + 1] == q:
-                    buf.append(q)
+                if c == "\\" and i + 1 < n and line[i + 1] in (q, "\\"):
+                    buf.append(line[i + 1])
                     i += 2
                     continue
                 if c == q:
@@ -138,10 +139,12 @@ def parse_line(line: str) -> Line:
 
 
 def _render_field(text: str, quote: bool) -> str:
-    needs = quote or any(c in text for c in ",\"'") or text != text.strip()
+    if "\n" in text or "\r" in text:
+        raise ParamError(f"a parameter field cannot contain a line break: {text!r}")
+    needs = quote or any(c in text for c in ",\"'\\") or text != text.strip()
     if not needs:
         return text
-    return '"' + text.replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def format_line(line: Line) -> str:
@@ -193,7 +196,13 @@ class ParFile:
 
 
 def parse_text(text: str) -> ParFile:
-    lines = tuple(parse_line(ln) for ln in text.splitlines())
+    if "\0" in text:
+        raise ParamError("not a text file")
+    # only newlines end lines: other characters str.splitlines() splits on may be in values
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()
+    lines = tuple(parse_line(ln) for ln in raw)
     names = [ln.name for ln in lines if isinstance(ln, Parameter)]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -205,11 +214,11 @@ def read_parfile(path: str | Path) -> ParFile:
     """Read and parse a ``.par`` file; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise ParamError(f"unable to read parameter file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ParamError(f"parameter file {path} is not a text file") from None
+    if "\0" in text:
+        raise ParamError(f"parameter file {path} is not a text file")
     try:
         return parse_text(text)
     except ParamError as exc:

@@ -148,7 +148,7 @@ def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -236,7 +236,9 @@ def _refresh_user_copy(user_copy: Path, system_copy: Path) -> Path:
                 _warn(
                     f"Warning:  found possibly out of date user parameter file, renamed to {aside}"
                 )
-            atomic_write(user_copy, system_copy.read_text(encoding="utf-8"))
+            atomic_write(
+                user_copy, system_copy.read_text(encoding="utf-8", errors="surrogateescape")
+            )
     except (OSError, ParamError) as exc:
         if user_copy.is_file():
             return user_copy

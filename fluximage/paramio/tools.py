@@ -15,6 +15,7 @@ from . import cmdline, pfiles
 from .errors import ParamError
 from .parfile import read_parfile
 from .session import ParamSet, load
+from .values import printable
 
 
 def plist_text(params: ParamSet) -> str:
@@ -65,7 +66,7 @@ def _pget(args: list[str]) -> int:
         raise _Usage("pget <tool> name [name ...]")
     params = load(args[0])
     for name in args[1:]:
-        print(params.get_text(name))
+        print(printable(params.get_text(name)))
     return 0
 
 
@@ -131,7 +132,7 @@ def _run(command: str, body: Callable[[list[str]], int], argv: list[str] | None)
         print(f"Usage: {exc}", file=sys.stderr)
         return 1
     except ParamError as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
+        print(printable(f"{command}: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
@@ -140,6 +141,9 @@ def _run(command: str, body: Callable[[list[str]], int], argv: list[str] | None)
         with contextlib.suppress(OSError):
             sys.stdout = None  # type: ignore[assignment]
         return 0
+    except Exception as exc:  # still one line, never a traceback
+        print(printable(f"{command}: unexpected failure: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return 1
 
 
 def pset_main(argv: list[str] | None = None) -> int:

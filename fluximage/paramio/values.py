@@ -19,6 +19,7 @@ from .parfile import Parameter
 INDEF = "INDEF"
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "on"}
 FALSE_WORDS = {"no", "n", "false", "f", "0", "off"}
+LINE_BREAKS = frozenset("\n\r")
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -32,6 +33,11 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
         return env.get(name, m.group(0))
 
     return _ENV.sub(sub, text)
+
+
+def printable(text: str) -> str:
+    """Text safe to print: bytes that were not UTF-8 (surrogate escapes) as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def is_indef(text: str) -> bool:
@@ -80,6 +86,8 @@ def check_value(param: Parameter, text: str) -> str:
     spelling of the parameter file.  Redirects (``)name``) are stored as given.
     """
     name, ptype = param.name, param.base_type
+    if any(c in LINE_BREAKS for c in text):
+        raise ParamError(f"{name}: a parameter value cannot contain a line break")
     if text.startswith(")"):
         return text
     if ptype == "b":

@@ -193,7 +193,8 @@ def _row_dtype(block: Block) -> np.dtype:
         offset += dt.itemsize
     if offset != block.row_bytes:
         raise FluximageError(
-            f"Unable to read {block.path}: the columns take {offset} bytes, NAXIS1={block.row_bytes}"
+            f"Unable to read {block.path}: "
+            f"the columns take {offset} bytes, NAXIS1={block.row_bytes}"
         )
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
 
@@ -268,5 +269,5 @@ def read_columns(block: Block, columns: Iterable[str]) -> dict[str, np.ndarray]:
 
 def _empty(col: Column) -> np.ndarray:
     dt = np.dtype(col.raw_dtype)
-    raw = np.zeros((0,) + dt.shape, dtype=dt.base)
+    raw = np.zeros((0, *dt.shape), dtype=dt.base)
     return _decode(col, raw)

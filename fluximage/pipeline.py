@@ -1,20 +1,23 @@
 """The fluximage pipeline, stage by stage.
 
-fov → binning → asphist → instmap → expmap → combine → threshold → divide.
-The stages are being built; until they are, a run stops here with a plain
-message after the parameters have been checked, and writes nothing.
+inputs → fov → binning → asphist → instmap → expmap → combine → threshold → divide.
+Only the input stage exists so far: a run resolves and checks every input,
+then stops with a plain message and writes nothing.
 """
 
 from __future__ import annotations
 
+from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
 from .parameters import FluximageParameters
 
 
-def run(params: FluximageParameters, report: Reporter) -> None:
+def run(params: FluximageParameters, report: Reporter) -> Inputs:
     """Run every stage for the checked parameters."""
+    inputs = resolve_inputs(params, report)
+    remove_if_empty(inputs.created_directory)
     raise FluximageError(
-        "Processing is not available yet in this version of fluximage: the parameters "
-        f"were checked (infile={params.infile}, outroot={params.outroot}) but no "
-        "products can be made, and none were written."
+        "Processing is not available yet in this version of fluximage: every input was "
+        f"checked ({len(inputs.chips)} chip(s), {len(inputs.bands)} band(s)) but the "
+        "grid, exposure-map and flux stages are still being built; nothing was written."
     )

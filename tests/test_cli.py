@@ -12,11 +12,21 @@ import time
 import pytest
 
 import fluximage
+from factory import write_observation
 from fluximage import cli
 from fluximage.messages import FluximageError, error_line
 from fluximage.paramio import open_params, read_parfile
 
 NOT_YET = "Processing is not available yet"
+EVT = "obs/acis_evt2.fits"
+
+
+@pytest.fixture
+def obs(tmp_path, monkeypatch):
+    """A small observation (events, asol, bpix, mask) in ./obs; cwd = tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "obs")
+    return EVT
 
 
 def _run(capsys, *args):
@@ -25,17 +35,23 @@ def _run(capsys, *args):
     return status, out, err
 
 
-def test_banner_and_plain_error(capsys):
-    status, out, err = _run(capsys, "evt2.fits", "out/")
+def test_banner_and_plain_error(obs, capsys):
+    status, out, err = _run(capsys, obs, "out/")
     assert status == 1
-    assert out == "Running fluximage\nVersion: 0.1.0\n\n"
+    assert out == (
+        "Running fluximage\nVersion: 0.1.0\n\n"
+        "Using CSC ACIS broad science energy band.\n"
+        "Aspect solution obs/pcad_asol1.fits found.\n"
+        "Bad-pixel file obs/acis_bpix1.fits found.\n"
+        "Mask file obs/acis_msk1.fits found.\n\n"
+    )
     assert err.startswith("# fluximage (0.1.0): ERROR Processing is not available yet")
     assert len(err.splitlines()) == 1
     assert "Traceback" not in err
 
 
-def test_verbose_0_prints_no_banner(capsys):
-    status, out, err = _run(capsys, "evt2.fits", "out/", "verbose=0")
+def test_verbose_0_prints_no_banner(obs, capsys):
+    status, out, err = _run(capsys, obs, "out/", "verbose=0")
     assert status == 1 and out == "" and NOT_YET in err
 
 
@@ -48,15 +64,15 @@ def test_command_line_problem_wording(capsys):
     )
 
 
-def test_debug_prints_the_traceback(capsys):
-    status, _, err = _run(capsys, "--debug", "evt2.fits", "out/")
+def test_debug_prints_the_traceback(obs, capsys):
+    status, _, err = _run(capsys, "--debug", obs, "out/")
     assert status == 1
     assert "Traceback (most recent call last)" in err
     assert err.rstrip().splitlines()[-1].startswith("# fluximage (0.1.0): ERROR Processing")
 
 
-def test_switches(capsys):
-    assert _run(capsys, "--paramdebug", "--regtestonly", "e", "o")[2].count(NOT_YET) == 1
+def test_switches(obs, capsys):
+    assert _run(capsys, "--paramdebug", "--regtestonly", obs, "o")[2].count(NOT_YET) == 1
     status, _, err = _run(capsys, "--background=", "e", "o")
     assert status == 1 and "The --background option must be followed by a file name!" in err
     status, _, err = _run(capsys, "--frobnicate", "e", "o")
@@ -186,7 +202,7 @@ def test_prompting_on_a_real_terminal(isolated_home, tmp_path):
     os.write(master, b"evt9.fits\n")
     read_until(b"Root of output files (): ")
     os.write(master, b"o9/\n")
-    read_until(NOT_YET.encode())
+    read_until(b"ERROR Unable to find any event files matching evt9.fits.")
     assert proc.wait(timeout=30) == 1
     os.close(master)
     stored = read_parfile(isolated_home / "cxcds_param4" / "fluximage.par")
@@ -194,9 +210,10 @@ def test_prompting_on_a_real_terminal(isolated_home, tmp_path):
     assert stored.get("outroot").value == "o9/"
 
 
-def test_python_api_validates_without_touching_pfiles(user_dir, capsys):
+def test_python_api_validates_without_touching_pfiles(obs, user_dir, capsys):
     with pytest.raises(FluximageError, match=NOT_YET):
-        fluximage.run("evt2.fits", "out/", binsize=4, clobber=True, bands=["soft", "hard"])
+        fluximage.run(obs, "out/", binsize=4, clobber=True, bands=["soft", "hard"])
+    assert "Using CSC ACIS hard science energy band." in capsys.readouterr().out
     with pytest.raises(FluximageError, match="binsize=-1 is below the minimum"):
         fluximage.run("evt2.fits", "out/", binsize=-1)
     with pytest.raises(FluximageError, match="bin is not a fluximage parameter"):

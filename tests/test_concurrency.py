@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from factory import write_observation
 
 from fluximage.paramio import ParamError, package_param_dir, read_parfile
 
@@ -205,7 +206,12 @@ def test_many_pset_processes_share_one_parameter_file(tmp_path):
 def test_concurrent_fluximage_runs_learn_infile_and_outroot(tmp_path):
     env, user = _env(tmp_path)
     par = user / "fluximage.par"
-    cmds = [[sys.executable, "-m", "fluximage", f"evt{k}.fits", f"out{k}/"] for k in range(N_RUNS)]
+    for k in range(N_RUNS):  # each run its own observation, so each learns its own infile
+        write_observation(tmp_path / f"obs{k}")
+        (tmp_path / f"obs{k}" / "acis_evt2.fits").rename(tmp_path / f"obs{k}" / f"evt{k}.fits")
+    cmds = [
+        [sys.executable, "-m", "fluximage", f"obs{k}/evt{k}.fits", f"out{k}/"] for k in range(N_RUNS)
+    ]
     procs = _start(cmds, env, tmp_path)
     _poll_reads(procs, par)
     results = _finish(procs)
@@ -215,15 +221,16 @@ def test_concurrent_fluximage_runs_learn_infile_and_outroot(tmp_path):
         assert "Traceback" not in err + out
         assert "Unexpected failure" not in err
         assert "# fluximage (0.1.0): ERROR Processing is not available yet" in err, err
-        assert f"infile=evt{k}.fits, outroot=out{k}/" in err
+        assert f"Aspect solution obs{k}/pcad_asol1.fits found." in out
         assert "Running fluximage" in out  # the banner (verbose=1)
         assert "Warning" not in err
+        assert not (tmp_path / f"out{k}").exists()  # nothing written, directory removed
 
     pf = read_parfile(par)
     infile, outroot = pf.get("infile").value, pf.get("outroot").value
-    assert infile in {f"evt{k}.fits" for k in range(N_RUNS)}
+    assert infile in {f"obs{k}/evt{k}.fits" for k in range(N_RUNS)}
     # both were learned by one run's close, under one lock
-    assert outroot == f"out{infile[3:-5]}/"
+    assert outroot == f"out{infile.split('/')[0][3:]}/"
     assert pf.get("mode").value == "ql"
     _unchanged_except(par, {"infile", "outroot"})
     assert not list(user.glob(".fluximage.par.*.tmp"))

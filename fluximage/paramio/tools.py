@@ -142,7 +142,8 @@ def _run(command: str, body: Callable[[list[str]], int], argv: list[str] | None)
             sys.stdout = None  # type: ignore[assignment]
         return 0
     except Exception as exc:  # still one line, never a traceback
-        print(printable(f"{command}: unexpected failure: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        message = f"{command}: unexpected failure: {type(exc).__name__}: {exc}"
+        print(printable(message), file=sys.stderr)
         return 1
 
 

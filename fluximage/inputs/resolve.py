@@ -1,0 +1,130 @@
+"""Resolve every input in CIAO's order (behaviour doc §1.7), before any computing.
+
+Messages appear in the order CIAO prints them (§9.3) and the first problem
+met is the one reported.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..messages import FluximageError, Reporter
+from ..parameters import (
+    FluximageParameters,
+    check_bands,
+    check_binsize,
+    check_infile,
+    check_nproc,
+    check_psfecf,
+    resolve_tmpdir,
+)
+from .ancillary import (
+    AspectFile,
+    BadPixels,
+    check_same_obsid,
+    resolve_asol,
+    resolve_badpix,
+    resolve_optional,
+)
+from .bands import Band, parse_bands
+from .dmfilter import parse_filter, split_filespec
+from .events import EventSource
+from .infile import resolve_infile
+from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
+from .observation import Observation, read_observation
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything decided before computing."""
+
+    params: FluximageParameters
+    obs: Observation
+    events: EventSource
+    bands: tuple[Band, ...]
+    binsize: float | None  # sky pixels; None when xygrid gives the grid
+    asol: tuple[AspectFile, ...]
+    badpix: BadPixels
+    mask: str | None
+    dtf: str | None
+    tmpdir: str
+    names: OutputNames
+    created_directory: str | None  # the output directory if this run made it
+    chips: tuple[int, ...]
+
+
+def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
+    check_infile(params)
+    spec = resolve_infile(params.infile, report)
+    path, block, filters = split_filespec(spec)
+    event_filter = parse_filter(filters, base_dir=os.getcwd())
+    prefix = output_prefix(params.outroot)
+    check_bands(params)
+    obs = read_observation(path, block, filters, report)
+    bands = parse_bands(params.bands, obs.instrument, warn=report)
+    for band in bands:
+        report(band.message)
+    obs.hrc_detector  # noqa: B018 - raises for an HRC DETNAM that is neither HRC-I nor HRC-S
+    binsize = None
+    if params.xygrid == "":
+        check_binsize(params)
+        binsize = params.binsize if params.binsize is not None else obs.default_binsize
+    asol = resolve_asol(params.asolfile, obs, report)
+    badpix = resolve_badpix(params.badpixfile, obs, report)
+    if badpix.source == "file" and badpix.path is not None:
+        check_same_obsid("badpix", badpix.path, obs)
+    mask = resolve_optional("MASKFILE", params.maskfile, obs, report)
+    if mask is not None:
+        check_same_obsid("mask", mask, obs)
+    dtf = (
+        resolve_optional("DTFFILE", params.dtffile, obs, report)
+        if obs.instrument == "HRC"
+        else None
+    )
+    check_psfecf(params)
+    check_nproc(params)
+    tmpdir = resolve_tmpdir(params.tmpdir)
+    created = prepare_output_directory(prefix)
+    created_dir = (os.path.dirname(prefix) or ".") if created else None
+    try:
+        report()
+        events = EventSource(obs, event_filter)
+        chips = events.chips()
+        if not chips:
+            raise FluximageError(f"Unexpected: infile={obs.spec} is empty.")
+        names = OutputNames(prefix, obs.obsid_label)
+        check_clobber(
+            names.all_outputs(
+                chips,
+                [b.label for b in bands],
+                threshold=params.threshold_on,
+                psf=params.psfecf is not None,
+                hrci_background=False,  # the HRC-I background stage adds its files
+            ),
+            params.clobber,
+        )
+    except BaseException:
+        remove_if_empty(created_dir)
+        raise
+    return Inputs(
+        params=params,
+        obs=obs,
+        events=events,
+        bands=tuple(bands),
+        binsize=binsize,
+        asol=asol,
+        badpix=badpix,
+        mask=mask,
+        dtf=dtf,
+        tmpdir=tmpdir,
+        names=names,
+        created_directory=created_dir,
+        chips=tuple(chips),
+    )
+
+
+def remove_if_empty(directory: str | None) -> None:
+    """Remove a directory this run created, if nothing was written to it."""
+    if directory and os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)

@@ -1,0 +1,146 @@
+"""Small FITS files written by the tests: event lists, aspect solutions, bpix, masks.
+
+Not a simulator (that is ``fluximage.simulate``): just enough structure to
+drive the input checks, with any keyword changed or removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+DROP = object()  # pass as a keyword value to remove that keyword
+
+
+def _apply(header: fits.Header, changes: dict) -> None:
+    for key, value in changes.items():
+        if value is DROP:
+            header.remove(key, ignore_missing=True)
+        else:
+            header[key] = value
+
+
+def event_columns(
+    n: int, chips: list[int], instrument: str, seed: int = 1
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    chip = np.asarray(chips)[rng.integers(0, len(chips), n)]
+    return {
+        "time": np.sort(rng.uniform(1e8, 1e8 + 1000, n)),
+        "ccd_id" if instrument == "ACIS" else "chip_id": chip.astype(np.int16),
+        "chipx": rng.integers(1, 1025, n).astype(np.int16),
+        "chipy": rng.integers(1, 1025, n).astype(np.int16),
+        "x": rng.uniform(3500, 4500, n).astype(np.float32),
+        "y": rng.uniform(3500, 4500, n).astype(np.float32),
+        "energy": rng.uniform(300, 9000, n).astype(np.float32),
+        "pi": rng.integers(1, 1024, n).astype(np.int32),
+        "status": np.zeros((n, 32), dtype=bool),
+    }
+
+
+def write_events(
+    path: Path,
+    *,
+    n: int = 200,
+    chips: list[int] | None = None,
+    instrument: str = "ACIS",
+    header: dict | None = None,
+    gti_chips: list[int] | None = None,
+    wcs: bool = True,
+    seed: int = 1,
+) -> Path:
+    """An event file with an EVENTS table and GTI blocks (one per chip for ACIS)."""
+    chips = ([7] if instrument == "ACIS" else [0]) if chips is None else chips
+    cols = event_columns(n, chips, instrument, seed)
+    formats = {"time": "D", "ccd_id": "I", "chip_id": "I", "chipx": "I", "chipy": "I",
+               "x": "E", "y": "E", "energy": "E", "pi": "J", "status": "32X"}  # fmt: skip
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format=formats[k], array=v) for k, v in cols.items()], name="EVENTS"
+    )
+    h = table.header
+    names = list(cols)
+    ix, iy = names.index("x") + 1, names.index("y") + 1
+    if wcs:
+        for i, ctype, crval, cdelt in (
+            (ix, "RA---TAN", 266.4, -0.000136667),
+            (iy, "DEC--TAN", -29.0, 0.000136667),
+        ):
+            h[f"TCTYP{i}"], h[f"TCRVL{i}"], h[f"TCRPX{i}"], h[f"TCDLT{i}"] = (
+                ctype,
+                crval,
+                4096.5,
+                cdelt,
+            )
+    for i in (ix, iy):
+        h[f"TLMIN{i}"], h[f"TLMAX{i}"] = 0.5, 8192.5
+    detnam = {"ACIS": "ACIS-" + "".join(str(c) for c in chips), "HRC": "HRC-I"}[instrument]
+    base = {
+        "INSTRUME": instrument, "DETNAM": detnam, "GRATING": "NONE", "OBS_ID": "1843",
+        "TSTART": 1e8, "TSTOP": 1e8 + 1000, "MJDREF": 50814.0, "TIMEZERO": 0.0,
+        "DATE-OBS": "2001-01-01T00:00:00", "EXPOSURE": 950.0, "LIVETIME": 950.0,
+        "ONTIME": 1000.0, "DTCOR": 0.95, "CONTENT": "EVT2", "HDUCLAS1": "EVENTS",
+        "ASOLFILE": "pcad_asol1.fits", "BPIXFILE": "acis_bpix1.fits", "MASKFILE": "acis_msk1.fits",
+    }  # fmt: skip
+    if instrument == "HRC":
+        base["DTFFILE"] = "hrc_dtf1.fits"
+    _apply(h, base)
+    _apply(h, header or {})
+    hdus = [fits.PrimaryHDU(), table]
+    gti_chips = (chips if instrument == "ACIS" else [None]) if gti_chips is None else gti_chips
+    for chip in gti_chips:
+        gti = fits.BinTableHDU.from_columns(
+            [fits.Column(name="START", format="D", array=[1e8]),
+             fits.Column(name="STOP", format="D", array=[1e8 + 1000])],
+            name="GTI",
+        )  # fmt: skip
+        if chip is not None:
+            gti.header["CCD_ID"] = chip
+        hdus.append(gti)
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def write_asol(path: Path, *, content: str = "ASPSOL", header: dict | None = None,
+               columns: tuple[str, ...] = ("time", "ra", "dec", "roll", "dy", "dz", "dtheta"),
+               tstart: float = 1e8) -> Path:  # fmt: skip
+    n = 20
+    t = np.linspace(tstart, tstart + 1000, n)
+    values = {
+        "time": t,
+        "ra": np.full(n, 266.4),
+        "dec": np.full(n, -29.0),
+        "roll": np.full(n, 88.0),
+    }
+    cols = [fits.Column(name=c, format="D", array=values.get(c, np.zeros(n))) for c in columns]
+    table = fits.BinTableHDU.from_columns(cols, name="ASPSOL")
+    _apply(table.header, {"CONTENT": content, "OBS_ID": "1843", "MJDREF": 50814.0,
+                          "TIMEZERO": 0.0, "TSTART": tstart, "TSTOP": tstart + 1000})  # fmt: skip
+    _apply(table.header, header or {})
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path, overwrite=True)
+    return path
+
+
+def write_chip_table(path: Path, kind: str, chips: list[int], header: dict | None = None) -> Path:
+    """A bad-pixel (kind='BADPIX') or mask (kind='MASK') file, one block per chip."""
+    hdus: list = [fits.PrimaryHDU()]
+    for chip in chips:
+        cols = [fits.Column(name="CHIPX", format="I", array=[1]),
+                fits.Column(name="CHIPY", format="I", array=[1])]  # fmt: skip
+        t = fits.BinTableHDU.from_columns(cols, name=kind)
+        _apply(t.header, {"CCD_ID": chip, "OBS_ID": "1843", "CONTENT": kind})
+        _apply(t.header, header or {})
+        hdus.append(t)
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def write_observation(directory: Path, **events_kw) -> Path:
+    """An event file with its asol, bpix and mask files beside it (as in primary/)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    evt = write_events(directory / "acis_evt2.fits", **events_kw)
+    write_asol(directory / "pcad_asol1.fits")
+    write_chip_table(directory / "acis_bpix1.fits", "BADPIX", [7])
+    write_chip_table(directory / "acis_msk1.fits", "MASK", [7])
+    return evt

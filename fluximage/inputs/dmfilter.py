@@ -6,7 +6,9 @@
 
 Supported filters (anything else raises :class:`FilterError` naming the part):
 
-* ``[col=lo:hi]`` (both ends inclusive), ``[col=v]``, ``[col=:hi]``, ``[col=lo:]``;
+* ``[col=lo:hi]``, ``[col=v]``, ``[col=:hi]``, ``[col=lo:]``; as in the CIAO Data
+  Model a range includes both ends on integer columns and is ``lo <= v < hi`` on
+  real-valued ones (``energy=500:7000``), while a single value is an equality;
   lists ``col=a,b,lo:hi`` are OR-ed.  ``col<v``, ``col>v``, ``col<=v``, ``col>=v``,
   ``col!=v`` take a single number.  An optional leading ``filter`` keyword is allowed.
 * Within a bracket a comma followed by ``name=``/``name<``/... starts a new condition
@@ -132,10 +134,12 @@ class _Item:
     null: bool = False
     bits: str | None = None  # the token as a 0/1/x pattern, when it can be one
     numeric: bool = True  # False for Null and for patterns that are not numbers
+    colon: bool = False  # written lo:hi (half-open on real-valued columns, as the DM)
 
     def select(self, a: np.ndarray) -> np.ndarray:
         lo = (a > self.lo) if self.lo_open else (a >= self.lo)
-        hi = (a < self.hi) if self.hi_open else (a <= self.hi)
+        hi_open = self.hi_open or (self.colon and np.asarray(a).dtype.kind == "f")
+        hi = (a < self.hi) if hi_open else (a <= self.hi)
         return lo & hi
 
     def integer_span(self) -> tuple[float, float]:
@@ -158,7 +162,8 @@ def _parse_item(token: str, op: str, where: str) -> _Item:
         lo_s, hi_s = (s.strip() for s in text.split(":", 1))
         if not (lo_s or hi_s) or any(s and not _NUMBER.fullmatch(s) for s in (lo_s, hi_s)):
             raise FilterError(f"Bad range '{text}'{where}")
-        return _Item(text, float(lo_s) if lo_s else -math.inf, float(hi_s) if hi_s else math.inf)
+        lo, hi = float(lo_s) if lo_s else -math.inf, float(hi_s) if hi_s else math.inf
+        return _Item(text, lo, hi, colon=True)
     bits = text if op in ("=", "!=") and _BITS.fullmatch(text) else None
     if not _NUMBER.fullmatch(text):
         if bits is None:
@@ -221,7 +226,7 @@ class _ColumnCondition:
             for it in self.items:
                 if it.bits is not None and (len(it.bits) > 1 or not it.numeric):
                     out |= _pattern_mask(a, it.bits, where)
-                elif it.numeric and it.lo == it.hi and float(it.lo).is_integer():
+                elif it.numeric and it.lo == it.hi >= 0 and float(it.lo).is_integer():
                     out |= _bits_value(a, where) == np.uint64(int(it.lo))
                 else:
                     raise FilterError(f"'{it.text}' cannot select from bit column{where}")

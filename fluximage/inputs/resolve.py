@@ -58,7 +58,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     check_infile(params)
     spec = resolve_infile(params.infile, report)
     path, block, filters = split_filespec(spec)
-    event_filter = parse_filter(filters, base_dir=os.getcwd())
+    event_filter = parse_filter(filters, base_dir=os.getcwd(), context=spec)
     prefix = output_prefix(params.outroot)
     check_bands(params)
     obs = read_observation(path, block, filters, report)

@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from factory import write_observation
 
 import fluximage
-from factory import write_observation
 from fluximage import cli
 from fluximage.messages import FluximageError, error_line
 from fluximage.paramio import open_params, read_parfile

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 
 import pytest
-
+from conftest import SHARED_DATA
 from factory import write_events, write_observation
+from test_observation import Log
+
 from fluximage import cli
 from fluximage.inputs.resolve import resolve_inputs
 from fluximage.messages import FluximageError
 from fluximage.parameters import read_parameters
 from fluximage.paramio import open_params
-
-from conftest import SHARED_DATA
-from test_observation import Log
 
 EVT = "obs/acis_evt2.fits"
 
@@ -174,7 +173,7 @@ def test_real_28229_with_an_aspect_file(tmp_path, monkeypatch):
 def test_marx_simulations(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     d = SHARED_DATA / f"marx-sim-{name}"
-    inputs, lines = _inputs(f"{d}/marx_{name}_evt2.fits", "o/", f"asol={d}/marx_{name}_asol1.fits")
+    inputs, _ = _inputs(f"{d}/marx_{name}_evt2.fits", "o/", f"asol={d}/marx_{name}_asol1.fits")
     chips = {"acisi": (0, 1, 2, 3), "aciss": (4, 5, 6, 7, 8, 9), "hrci": (0,)}[name]
     assert inputs.chips == chips
     assert inputs.badpix.source == "caldb"  # /dev/null is not a file: CALDB, with a warning

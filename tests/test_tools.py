@@ -27,7 +27,7 @@ Parameters for {path}
         (bands = default)         Energy bands, comma-separated list, min:max:center in keV or ultrasoft, soft, medium, hard, broad, wide, CSC
        (xygrid = )                xygrid for output or filename
       (binsize = INDEF)           Image binning factor
-"""  # noqa: E501
+"""
 
 PLIST_TAIL = """\
        (tmpdir = ${ASCDS_WORK_PATH}) Directory for temporary files

@@ -12,7 +12,9 @@ significant bit of the first byte).
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +123,11 @@ def list_blocks(path: str | Path) -> list[Block]:
     """Every HDU of a FITS file (headers only).  Errors: not FITS / unreadable."""
     path = str(path)
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            fits.open(path, memmap=False, lazy_load_hdus=True) as hdul,
+        ):
+            warnings.simplefilter("always")
             blocks = []
             for index, hdu in enumerate(hdul):
                 info = hdul.fileinfo(index)
@@ -140,7 +146,12 @@ def list_blocks(path: str | Path) -> list[Block]:
                         row_bytes=int(header.get("NAXIS1", 0)) if is_table else 0,
                     )
                 )
-            return blocks
+            last = hdul.fileinfo(len(hdul) - 1)
+            end = int(last["datLoc"]) + int(last["datSpan"])
+        damaged = [w for w in caught if "truncated" in str(w.message).lower()]
+        if damaged or (not _is_gzip(path) and os.path.getsize(path) < end):
+            raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
+        return blocks
     except FileNotFoundError:
         raise FluximageError(f"Unable to open '{path}'\nNo such file") from None
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
@@ -200,6 +211,8 @@ def _row_dtype(block: Block) -> np.dtype:
 
 
 def _decode(col: Column, raw: np.ndarray) -> np.ndarray:
+    if col.code in "PQ":
+        raise FluximageError(f"Variable-length column {col.name} ({col.tform}) is not supported")
     if col.code == "X":
         bits = np.unpackbits(np.ascontiguousarray(raw, dtype=np.uint8), axis=-1)
         return bits[..., : col.repeat].astype(bool)
@@ -214,6 +227,8 @@ def _decode(col: Column, raw: np.ndarray) -> np.ndarray:
     zero = 0.0 if col.tzero is None else float(col.tzero)
     if scale == 1.0 and zero == 0.0:
         return values
+    if col.code == "K" and scale == 1.0 and zero == 2.0**63:  # unsigned 64-bit
+        return values.view(np.uint64) + np.uint64(2**63)  # wraps modulo 2**64, as intended
     if values.dtype.kind in "iu" and scale == 1.0 and float(zero).is_integer():
         return values.astype(np.int64) + int(zero)
     return values * scale + zero
@@ -254,7 +269,7 @@ def iter_rows(
             for start in range(0, block.nrows, chunk_rows):
                 rows = rows_all[start : start + chunk_rows]
                 yield {k: _decode(c, np.array(rows[k])) for k, c in zip(keys, wanted, strict=True)}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, OverflowError) as exc:
         raise FluximageError(f"Unable to read {block.path}: {exc}") from None
 
 

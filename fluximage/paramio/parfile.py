@@ -139,8 +139,8 @@ def parse_line(line: str) -> Line:
 
 
 def _render_field(text: str, quote: bool) -> str:
-    if "\n" in text or "\r" in text:
-        raise ParamError(f"a parameter field cannot contain a line break: {text!r}")
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise ParamError(f"a parameter field cannot contain a line break or NUL: {text!r}")
     needs = quote or any(c in text for c in ",\"'\\") or text != text.strip()
     if not needs:
         return text

@@ -88,6 +88,8 @@ def check_value(param: Parameter, text: str) -> str:
     name, ptype = param.name, param.base_type
     if any(c in LINE_BREAKS for c in text):
         raise ParamError(f"{name}: a parameter value cannot contain a line break")
+    if "\0" in text:
+        raise ParamError(f"{name}: a parameter value cannot contain a NUL character")
     if text.startswith(")"):
         return text
     if ptype == "b":

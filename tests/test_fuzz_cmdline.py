@@ -409,6 +409,7 @@ value_texts = st.one_of(values, special_text, field_texts()).map(
 @example(name="outroot", text="out\\")
 @example(name="infile", text="evt\u2028.fits\x85")
 @example(name="infile", text="\udcff.fits")
+@example(name="psfecf", text="),")  # a redirect whose text needs quotes on a real parameter
 def test_accepted_values_round_trip_through_a_file(name, text):
     """Whatever check_value accepts (no line end, no NUL) is stored and read back as is."""
     try:

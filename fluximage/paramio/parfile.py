@@ -51,7 +51,7 @@ class Parameter:
     def with_value(self, value: str) -> Parameter:
         """A copy holding ``value``; string and file values are written quoted."""
         quoted = set(self.quoted)
-        if self.base_type in ("s", "f"):
+        if self.base_type in ("s", "f") or _needs_quotes(value):
             quoted.add("value")
         else:
             quoted.discard("value")
@@ -138,11 +138,14 @@ def parse_line(line: str) -> Line:
     return Parameter(*fields, quoted=quoted)
 
 
+def _needs_quotes(text: str) -> bool:
+    return any(c in text for c in ",\"'\\") or text != text.strip()
+
+
 def _render_field(text: str, quote: bool) -> str:
     if "\n" in text or "\r" in text or "\0" in text:
         raise ParamError(f"a parameter field cannot contain a line break or NUL: {text!r}")
-    needs = quote or any(c in text for c in ",\"'\\") or text != text.strip()
-    if not needs:
+    if not (quote or _needs_quotes(text)):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -6,10 +6,12 @@ import gzip
 import shutil
 
 import pytest
+from conftest import SHARED_DATA
 from factory import DROP, write_asol, write_chip_table, write_events
 from test_observation import Log
 
 from fluximage.inputs.ancillary import (
+    check_aspect_file,
     check_same_obsid,
     find_ancillary,
     resolve_asol,
@@ -230,3 +232,18 @@ def test_obsid_consistency_for_interleaved_data(here):
         check_same_obsid("mask", "p.fits", obs)
     with pytest.raises(FluximageError, match=r"^Invalid CYCLE=Q keyword in 'q.fits'\.$"):
         check_same_obsid("mask", "q.fits", obs)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "header-templates-acis-732").is_dir(), reason="no shared data")
+def test_real_732_templates(here):
+    """The real SDP asol/bpix/msk headers of ObsID 732 pass the aspect and ObsID checks."""
+    d = SHARED_DATA / "header-templates-acis-732"
+    evt = write_events(here / "evt.fits", header={"OBS_ID": "732"})
+    asol = check_aspect_file(str(d / "structure_only_asol.fits"))
+    assert asol.content == "ASPSOLOBI"
+    obs = _obs(evt)
+    check_same_obsid("badpix", str(d / "structure_only_bpix.fits"), obs)
+    check_same_obsid("mask", str(d / "structure_only_msk.fits"), obs)
+    other = _obs(write_events(here / "other.fits"))  # OBS_ID 1843
+    with pytest.raises(FluximageError, match="do not match: 732 vs 1843"):
+        check_same_obsid("mask", str(d / "structure_only_msk.fits"), other)

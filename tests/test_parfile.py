@@ -125,3 +125,16 @@ def test_read_parfile_names_the_file(tmp_path):
         read_parfile(binary)
     with pytest.raises(ParamError, match="unable to read"):
         read_parfile(tmp_path / "missing.par")
+
+
+def test_fluximage_par_is_the_behaviour_docs_file(system_par):
+    """Line for line the file of §1.1 of the behaviour document (when it is at hand)."""
+    from conftest import SHARED
+
+    doc = SHARED / "docs" / "fluximage-behaviour.md"
+    if not doc.is_file():
+        pytest.skip("../shared/docs is absent")
+    text = doc.read_text()
+    start = text.index("### 1.1")
+    block = text[start:].split("```")[1].strip("\n")
+    assert system_par.read_text() == block + "\n"

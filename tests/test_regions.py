@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from fluximage.inputs.region_parser import parse_region, read_region_file
 from fluximage.inputs.regions import (
     Annulus,
     Box,
@@ -15,8 +16,6 @@ from fluximage.inputs.regions import (
     FilterError,
     Pie,
     Polygon,
-    parse_region,
-    read_region_file,
 )
 
 NPTS = 400_000

@@ -98,14 +98,14 @@ class Band:
     """One energy (ACIS) or PI (HRC) band."""
 
     label: str
-    energy_kev: float | None
-    weights_file: str | None
-    lo_kev: float | None
-    hi_kev: float | None
-    pi_lo: int | None
-    pi_hi: int | None
-    filter: str
-    message: str
+    filter: str  # DM filter of the counts image, e.g. [energy=500.0:7000.0]
+    message: str  # printed at verbose >= 1
+    energy_kev: float | None = None  # instrument-map energy; None with a weights file
+    weights_file: str | None = None
+    lo_kev: float | None = None  # ACIS energy range
+    hi_kev: float | None = None
+    pi_lo: int | None = None  # HRC PI limits (None: open)
+    pi_hi: int | None = None
 
     @property
     def instmap_energy(self) -> float:
@@ -307,11 +307,8 @@ def _acis_band(spec: str) -> Band:
         return Band(
             label=spec,
             energy_kev=eff,
-            weights_file=None,
             lo_kev=lo,
             hi_kev=hi,
-            pi_lo=None,
-            pi_hi=None,
             filter=_energy_filter(lo, hi),
             message=f"Using CSC {text} science energy band.",
         )
@@ -328,11 +325,8 @@ def _acis_band(spec: str) -> Band:
     return Band(
         label=f"{fields[0]}-{fields[1]}",
         energy_kev=eff,
-        weights_file=None,
         lo_kev=lo,
         hi_kev=hi,
-        pi_lo=None,
-        pi_hi=None,
         filter=_energy_filter(lo, hi),
         message=f"Using energy range {lo} to {hi} keV and exposure-map energy of {eff} keV.",
     )
@@ -343,11 +337,6 @@ def _hrc_band(spec: str) -> Band:
         return Band(
             label="wide",
             energy_kev=HRC_WIDE_ENERGY,
-            weights_file=None,
-            lo_kev=None,
-            hi_kev=None,
-            pi_lo=None,
-            pi_hi=None,
             filter=_pi_filter(None, None),
             message="Using CSC HRC wide science energy band.",
         )
@@ -372,9 +361,6 @@ def _hrc_band(spec: str) -> Band:
     return Band(
         label=label,
         energy_kev=eff,
-        weights_file=None,
-        lo_kev=None,
-        hi_kev=None,
         pi_lo=pi_lo,
         pi_hi=pi_hi,
         filter=_pi_filter(pi_lo, pi_hi),
@@ -388,23 +374,15 @@ def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
         lo, hi = weights_energy_range(path, warn)
         return Band(
             label=label,
-            energy_kev=None,
             weights_file=path,
             lo_kev=lo,
             hi_kev=hi,
-            pi_lo=None,
-            pi_hi=None,
             filter=_energy_filter(lo, hi),
             message=f"{label} uses weights file {path} ({lo} to {hi} keV)",
         )
     return Band(
         label=label,
-        energy_kev=None,
         weights_file=path,
-        lo_kev=None,
-        hi_kev=None,
-        pi_lo=None,
-        pi_hi=None,
         filter=_pi_filter(None, None),
         message=f"{label} uses weights file {path}",
     )

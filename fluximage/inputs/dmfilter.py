@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .regions import FilterError, Region, parse_region
+from .region_parser import parse_region
+from .regions import FilterError, Region
 
 __all__ = ["EventFilter", "FilterError", "parse_filespec", "parse_filter", "split_filespec"]
 

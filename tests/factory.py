@@ -50,12 +50,20 @@ def write_events(
     gti_chips: list[int] | None = None,
     wcs: bool = True,
     seed: int = 1,
+    extra: dict[str, tuple[str, np.ndarray]] | None = None,
+    columns: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """An event file with an EVENTS table and GTI blocks (one per chip for ACIS)."""
+    """An event file with an EVENTS table and GTI blocks (one per chip for ACIS).
+
+    ``columns`` replaces generated columns; ``extra`` adds ``name: (TFORM, values)``.
+    """
     chips = ([7] if instrument == "ACIS" else [0]) if chips is None else chips
     cols = event_columns(n, chips, instrument, seed)
+    cols.update(columns or {})
     formats = {"time": "D", "ccd_id": "I", "chip_id": "I", "chipx": "I", "chipy": "I",
                "x": "E", "y": "E", "energy": "E", "pi": "J", "status": "32X"}  # fmt: skip
+    for name, (form, values) in (extra or {}).items():
+        cols[name], formats[name] = values, form
     table = fits.BinTableHDU.from_columns(
         [fits.Column(name=k, format=formats[k], array=v) for k, v in cols.items()], name="EVENTS"
     )

@@ -6,9 +6,6 @@ import gzip
 import shutil
 
 import pytest
-from conftest import SHARED_DATA
-from factory import DROP, write_asol, write_chip_table, write_events
-from test_observation import Log
 
 from fluximage.inputs.ancillary import (
     check_aspect_file,
@@ -20,6 +17,10 @@ from fluximage.inputs.ancillary import (
 )
 from fluximage.inputs.observation import read_observation
 from fluximage.messages import FluximageError
+
+from conftest import SHARED_DATA
+from factory import DROP, write_asol, write_chip_table, write_events
+from test_observation import Log
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import sys
 import time
 
 import pytest
-from factory import write_observation
 
 import fluximage
 from fluximage import cli
 from fluximage.messages import FluximageError, error_line
 from fluximage.paramio import open_params, read_parfile
+
+from factory import write_observation
 
 NOT_YET = "Processing is not available yet"
 EVT = "obs/acis_evt2.fits"

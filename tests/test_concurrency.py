@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from factory import write_observation
 
 from fluximage.paramio import ParamError, package_param_dir, read_parfile
+
+from factory import write_observation
 
 SYSTEM_PAR = package_param_dir() / "fluximage.par"
 DEFAULTS = read_parfile(SYSTEM_PAR)

@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import SHARED_DATA
-from factory import write_events
 
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.events import EventSource
 from fluximage.inputs.observation import read_observation
 from fluximage.messages import FluximageError, Reporter
+
+from conftest import SHARED_DATA
+from factory import write_events
 
 NEVENTS = 1_500
 CHIPS = [0, 3, 6, 7]

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from conftest import SHARED_DATA
 
 from fluximage import fitsio
 from fluximage.messages import FluximageError
+
+from conftest import SHARED_DATA
 
 N = 10_007  # not a multiple of any chunk size used below
 CHUNKS = (1, 1000, 4096, N, 10**6)

@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 from astropy.io import fits
-from factory import write_events
-from test_observation import Log
 
 from fluximage.inputs.infile import resolve_infile
 from fluximage.messages import FluximageError
+
+from factory import write_events
+from test_observation import Log
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import SHARED_DATA
-from factory import DROP, write_events
 
 from fluximage.inputs.observation import display_path, read_observation
 from fluximage.messages import FluximageError, Reporter
+
+from conftest import SHARED_DATA
+from factory import DROP, write_events
 
 
 class Log(Reporter):

@@ -9,7 +9,7 @@ from conftest import REPO
 
 def _listed_packages() -> set[str]:
     text = (REPO / "pyproject.toml").read_text()
-    m = re.search(r"^packages = \[(.*?)\]", text, re.MULTILINE)
+    m = re.search(r"^packages = \[(.*?)\]", text, re.MULTILINE | re.DOTALL)
     assert m, "pyproject.toml lists its packages explicitly"
     return {p.strip().strip('"') for p in m.group(1).split(",")}
 

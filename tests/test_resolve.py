@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import SHARED_DATA
-from factory import write_events, write_observation
-from test_observation import Log
 
 from fluximage import cli
 from fluximage.inputs.resolve import resolve_inputs
 from fluximage.messages import FluximageError
 from fluximage.parameters import read_parameters
 from fluximage.paramio import open_params
+
+from conftest import SHARED_DATA
+from factory import write_events, write_observation
+from test_observation import Log
 
 EVT = "obs/acis_evt2.fits"
 

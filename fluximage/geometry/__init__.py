@@ -1,0 +1,1 @@
+"""Geometry: pixlib coordinate transforms and the output grid."""

@@ -131,3 +131,78 @@ class Transaction:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self.written.clear()
+
+
+def fov_hdu(obs: Observation, fovs: list) -> fits.BinTableHDU:
+    """The observation FOV as a CIAO region file: one closed polygon per chip.
+
+    Polygons shorter than the longest are padded with their first vertex, as
+    skyfov does (readers cut at the last vertex equal to the first).
+    """
+    n = max(len(f.x) for f in fovs)
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, np.full(n - len(values), values[0])])
+
+    x = np.array([padded(f.x) for f in fovs])
+    y = np.array([padded(f.y) for f in fovs])
+    rows = len(fovs)
+    cols = [
+        fits.Column(name="X", format=f"{n}D", unit="pixel", array=x),
+        fits.Column(name="Y", format=f"{n}D", unit="pixel", array=y),
+        fits.Column(name="SHAPE", format="16A", array=np.array(["Polygon"] * rows)),
+        fits.Column(name="R", format="2D", unit="pixel", array=np.full((rows, 2), np.nan)),
+        fits.Column(name="ROTANG", format="2D", unit="deg", array=np.full((rows, 2), np.nan)),
+        fits.Column(name="COMPONENT", format="1I", array=np.arange(1, rows + 1, dtype=np.int16)),
+        fits.Column(name="CCD_ID", format="1I", array=np.array([f.chip for f in fovs], np.int16)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="FOV")
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    h["HDUNAME"] = ("FOV", "Block name")
+    h["HDUCLASS"], h["HDUCLAS1"], h["HDUCLAS2"] = "ASC", "REGION", "FOV"
+    h["CONTENT"] = ("FOV", "CXC Content key")
+    h["MTYPE1"], h["MFORM1"] = "POS", "X,Y"
+    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    sky = obs.sky
+    for i, (ctype, crval, crpix, cdelt) in enumerate(
+        zip(sky.ctype, sky.crval, sky.crpix, sky.cdelt, strict=True), start=1
+    ):
+        h[f"TCTYP{i}"], h[f"TCRVL{i}"], h[f"TCRPX{i}"], h[f"TCDLT{i}"] = ctype, crval, crpix, cdelt
+        h[f"TCUNI{i}"] = "deg"
+    return hdu
+
+
+def asphist_hdu(obs: Observation, hist) -> fits.BinTableHDU:
+    """An ASPHIST block: one row per occupied bin (offsets arcsec, duration s)."""
+    cols = [
+        fits.Column(name="X_OFFSET", format="D", unit="arcsec", array=hist.x_offset),
+        fits.Column(name="Y_OFFSET", format="D", unit="arcsec", array=hist.y_offset),
+        fits.Column(name="ROLL_OFFSET", format="D", unit="arcsec", array=hist.roll_offset),
+        fits.Column(name="DURATION", format="D", unit="s", array=hist.duration),
+        fits.Column(name="RA", format="D", unit="deg", array=hist.ra),
+        fits.Column(name="DEC", format="D", unit="deg", array=hist.dec),
+        fits.Column(name="ROLL", format="D", unit="deg", array=hist.roll),
+        fits.Column(name="DY", format="D", unit="mm", array=hist.dy),
+        fits.Column(name="DZ", format="D", unit="mm", array=hist.dz),
+        fits.Column(name="DTHETA", format="D", unit="deg", array=hist.dtheta),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="ASPHIST")
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    total = hist.total_duration
+    weights = hist.duration / total if total > 0 else hist.duration
+    h["HDUNAME"] = ("ASPHIST", "Block name")
+    h["CONTENT"] = ("ASPHIST", "Aspect histogram")
+    h["HDUCLAS1"] = ("ASPHIST", "")
+    h[obs.chip_column.upper()] = (hist.chip, "Chip of this histogram")
+    h["RA_REF"], h["DEC_REF"], h["ROLL_REF"] = hist.reference  # offsets are from here
+    h["RES_XY"] = (hist.res_xy, "[arcsec] offset bin size")
+    h["RES_ROLL"] = (hist.res_roll, "[arcsec] roll bin size")
+    h["MAX_BIN"] = (hist.max_bin, "largest number of bins allowed")
+    h["DURATION"] = (total, "[s] total live time")
+    h["DY_AVG"] = (float(np.sum(weights * hist.dy)), "[mm] mean dy")
+    h["DZ_AVG"] = (float(np.sum(weights * hist.dz)), "[mm] mean dz")
+    h["DTH_AVG"] = (float(np.sum(weights * hist.dtheta)), "[deg] mean dtheta")
+    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    return hdu

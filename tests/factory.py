@@ -130,12 +130,32 @@ def write_asol(path: Path, *, content: str = "ASPSOL", header: dict | None = Non
     return path
 
 
-def write_chip_table(path: Path, kind: str, chips: list[int], header: dict | None = None) -> Path:
-    """A bad-pixel (kind='BADPIX') or mask (kind='MASK') file, one block per chip."""
+def write_chip_table(
+    path: Path,
+    kind: str,
+    chips: list[int],
+    header: dict | None = None,
+    window: tuple[tuple[int, int], tuple[int, int]] = ((2, 1023), (2, 1023)),
+) -> Path:
+    """A bad-pixel (kind='BADPIX') or mask (kind='MASK') file in the real layout, one block
+    per chip: a mask's active window, or one bad pixel at chip (100, 100)."""
     hdus: list = [fits.PrimaryHDU()]
+    (x0, x1), (y0, y1) = window
     for chip in chips:
-        cols = [fits.Column(name="CHIPX", format="I", array=[1]),
-                fits.Column(name="CHIPY", format="I", array=[1])]  # fmt: skip
+        if kind == "MASK":
+            cols = [fits.Column(name="SHAPE", format="16A", array=["rectangle"]),
+                    fits.Column(name="COMPONENT", format="1I", array=[1]),
+                    fits.Column(name="CHIPX", format="2I", array=[[x0, x1]]),
+                    fits.Column(name="CHIPY", format="2I", array=[[y0, y1]]),
+                    fits.Column(name="SAMP_CYC", format="1I", array=[1])]  # fmt: skip
+        else:
+            status = np.zeros((1, 32), dtype=bool)
+            status[0, 31] = True
+            cols = [fits.Column(name="SHAPE", format="16A", array=["rectangle"]),
+                    fits.Column(name="COMPONENT", format="1I", array=[1]),
+                    fits.Column(name="CHIPX", format="2I", array=[[100, 100]]),
+                    fits.Column(name="CHIPY", format="2I", array=[[100, 100]]),
+                    fits.Column(name="STATUS", format="32X", array=status)]  # fmt: skip
         t = fits.BinTableHDU.from_columns(cols, name=kind)
         _apply(t.header, {"CCD_ID": chip, "OBS_ID": "1843", "CONTENT": kind})
         _apply(t.header, header or {})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fluximage.geometry.pixlib import AspectSamples
 from fluximage.inputs.mask import Window, read_mask
 from fluximage.stages.asphist import (
-    AspectSamples,
+    AspectSolution,
     dtf_weights,
     good_time_before,
     histogram,
@@ -22,10 +23,10 @@ from conftest import SHARED_DATA
 STEP = 0.25625
 
 
-def _samples(t, ra=266.4, dec=-29.0, roll=88.0):
-    n = len(t)
-    full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy()  # noqa: E731
-    return AspectSamples(np.asarray(t, float), full(ra), full(dec), full(roll), full(0.1), full(-0.2), full(1e-4))
+def _samples(t, ra=266.4, dec=-29.0, roll=88.0) -> AspectSolution:
+    t = np.asarray(t, float)
+    full = np.zeros(t.size)
+    return AspectSolution(t, AspectSamples(ra + full, dec + full, roll + full, 0.1, -0.2, 1e-4))
 
 
 def test_good_time_and_merging():
@@ -93,7 +94,7 @@ def test_lissajous_dither_has_the_arcsine_distribution():
     x = amplitude * np.sin(2 * np.pi * t / 1000.0)
     y = amplitude * np.sin(2 * np.pi * t / 707.1 + 0.3)
     s = _samples(t)
-    h = histogram(7, s, x, y, sample_durations(t, [[0, 100_000]]), (266.4, -29.0, 88.0), res)
+    h = histogram(7, s.aspect, x, y, sample_durations(t, [[0, 100_000]]), (266.4, -29.0, 88.0), res)
     assert h.total_duration == pytest.approx(100_000 - STEP / 2, rel=1e-6)
     # time per x bin (sum over y) against the arcsine CDF F(x) = 1/2 + asin(x/A)/π
     edges = np.arange(-amplitude, amplitude + res, res)
@@ -110,7 +111,7 @@ def test_histogram_keeps_pointing_means_and_roll_bins():
     t = np.arange(0, 200, STEP)
     roll = np.where(t < 100, 88.0, 88.0 + 700 / 3600)  # two roll bins (600" bins)
     s = _samples(t, roll=roll)
-    h = histogram(3, s, np.zeros(t.size), np.zeros(t.size), sample_durations(t, [[0, 200]]), (266.4, -29.0, 88.0), 2.0)
+    h = histogram(3, s.aspect, np.zeros(t.size), np.zeros(t.size), sample_durations(t, [[0, 200]]), (266.4, -29.0, 88.0), 2.0)
     assert len(h) == 2 and h.chip == 3
     assert sorted(h.roll_offset.round(6).tolist()) == [0.0, 700.0]
     assert sorted(h.roll.round(9).tolist()) == [88.0, round(88 + 700 / 3600, 9)]
@@ -123,7 +124,7 @@ def test_histogram_refuses_more_bins_than_max_bin():
     from fluximage.messages import FluximageError
 
     with pytest.raises(FluximageError, match="more than max_bin=10"):
-        histogram(0, _samples(t), x, x, np.ones(t.size), (0.0, 0.0, 0.0), 0.5, max_bin=10)
+        histogram(0, _samples(t).aspect, x, x, np.ones(t.size), (0.0, 0.0, 0.0), 0.5, max_bin=10)
 
 
 def test_mask_windows(tmp_path):

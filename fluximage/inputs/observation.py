@@ -9,6 +9,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..fitsio import Block, list_blocks, read_columns, select_block
+from ..geometry.pixlib import SkyFrame
 from ..messages import FluximageError, Reporter
 
 #: ObsIDs with several OBIs, for which OBI_NUM is mandatory (as CIAO's list).
@@ -35,6 +36,11 @@ class SkyWcs:
     ctype: tuple[str, str]
     x_limits: tuple[float, float] | None  # TLMIN/TLMAX of x
     y_limits: tuple[float, float] | None
+
+    @property
+    def frame(self) -> SkyFrame:
+        """The sky frame for the pixlib transforms."""
+        return SkyFrame(self.crval[0], self.crval[1], self.crpix, self.cdelt)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..geometry.grid import Grid, fmt, user_grid
 from ..messages import FluximageError, Reporter
 from ..parameters import (
     FluximageParameters,
@@ -44,6 +45,7 @@ class Inputs:
     events: EventSource
     bands: tuple[Band, ...]
     binsize: float | None  # sky pixels; None when xygrid gives the grid
+    grid: Grid | None  # the user's grid (xygrid), else None: made from the FOV
     asol: tuple[AspectFile, ...]
     badpix: BadPixels
     mask: str | None
@@ -66,10 +68,12 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     for band in bands:
         report(band.message)
     obs.hrc_detector  # noqa: B018 - raises for an HRC DETNAM that is neither HRC-I nor HRC-S
-    binsize = None
+    binsize, grid = None, None
     if params.xygrid == "":
         check_binsize(params)
         binsize = params.binsize if params.binsize is not None else obs.default_binsize
+    else:
+        grid = user_grid(params.xygrid, obs.arcsec_per_pixel, report)
     asol = resolve_asol(params.asolfile, obs, report)
     badpix = resolve_badpix(params.badpixfile, obs, report)
     if badpix.source == "file" and badpix.path is not None:
@@ -90,9 +94,19 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     try:
         report()
         events = EventSource(obs, event_filter)
-        chips = events.chips()
-        if not chips:
-            raise FluximageError(f"Unexpected: infile={obs.spec} is empty.")
+        if grid is None:
+            chips = events.chips()
+            if not chips:
+                raise FluximageError(f"Unexpected: infile={obs.spec} is empty.")
+        else:
+            x, y = obs.sky.x_column, obs.sky.y_column
+            area = f"{x}={grid.x.lo}:{grid.x.end},{y}={grid.y.lo}:{grid.y.end}"
+            chips = events.chips([parse_filter(f"[{area}]")])
+            if not chips:
+                raise FluximageError(
+                    f"Observation {obs.spec} does not cover {x}={fmt(grid.x.lo)}:{fmt(grid.x.end)} "
+                    f"{y}={fmt(grid.y.lo)}:{fmt(grid.y.end)}"
+                )
         names = OutputNames(prefix, obs.obsid_label)
         check_clobber(
             names.all_outputs(
@@ -113,6 +127,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
         events=events,
         bands=tuple(bands),
         binsize=binsize,
+        grid=grid,
         asol=asol,
         badpix=badpix,
         mask=mask,

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fitsio import open_block, read_columns
+from ..geometry.pixlib import AspectSamples, SkyFrame, radec_to_sky
+from ..inputs.ancillary import with_gz
+from ..inputs.dmfilter import EventFilter
+from ..inputs.observation import Observation
 from ..messages import FluximageError
 
 RES_ROLL = 600.0  # arcsec, asphist's default roll bin
@@ -24,22 +29,17 @@ MIN_MAX_BIN = 10_000
 
 
 @dataclass(frozen=True, eq=False)
-class AspectSamples:
-    """Aspect solution rows (time-sorted): time (s), ra/dec/roll (deg), dy/dz (mm), dtheta (deg)."""
+class AspectSolution:
+    """Time-sorted aspect solution rows: times (s) and the pointing samples."""
 
     time: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    roll: np.ndarray
-    dy: np.ndarray
-    dz: np.ndarray
-    dtheta: np.ndarray
+    aspect: AspectSamples
 
-    def select(self, keep: np.ndarray) -> AspectSamples:
-        return AspectSamples(*(getattr(self, f)[keep] for f in _SAMPLE_FIELDS))
+    def select(self, keep: np.ndarray) -> AspectSolution:
+        return AspectSolution(self.time[keep], self.aspect[keep])
 
-
-_SAMPLE_FIELDS = ("time", "ra", "dec", "roll", "dy", "dz", "dtheta")
+    def __len__(self) -> int:
+        return len(self.time)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +80,7 @@ def unwrap_ra(ra: np.ndarray, about: float) -> np.ndarray:
     return about + (np.asarray(ra, dtype=float) - about + 180.0) % 360.0 - 180.0
 
 
-def max_bins(files: list[AspectSamples], res_xy: float) -> int:
+def max_bins(files: list[AspectSolution], res_xy: float) -> int:
     """fluximage's ``max_bin`` from the aspect ranges of all files (§6.1).
 
     Unlike CIAO, the ranges are taken over all the files (CIAO combines them
@@ -88,10 +88,11 @@ def max_bins(files: list[AspectSamples], res_xy: float) -> int:
     """
     if not files:
         return MIN_MAX_BIN
-    about = float(files[0].ra[0]) if len(files[0].ra) else 0.0
-    ra = np.concatenate([unwrap_ra(f.ra, about) for f in files])
-    dec = np.concatenate([f.dec for f in files])
-    roll = np.concatenate([unwrap_ra(f.roll, float(files[0].roll[0])) for f in files])
+    first = files[0].aspect
+    about = float(first.ra[0]) if len(first) else 0.0
+    ra = np.concatenate([unwrap_ra(f.aspect.ra, about) for f in files])
+    dec = np.concatenate([f.aspect.dec for f in files])
+    roll = np.concatenate([unwrap_ra(f.aspect.roll, float(first.roll[0])) for f in files])
     if ra.size == 0:
         return MIN_MAX_BIN
     spans = [
@@ -168,8 +169,8 @@ def histogram(
     max_bin: int = MIN_MAX_BIN,
 ) -> AspectHistogram:
     """Bin weighted samples by (x, y, roll) offset (arcsec); empty bins are dropped."""
-    keep = weight > 0
-    s = samples.select(keep)
+    keep = np.asarray(weight) > 0
+    s = samples[keep]
     w = np.asarray(weight, dtype=float)[keep]
     x, y = np.asarray(x_offset)[keep], np.asarray(y_offset)[keep]
     roll_off = (unwrap_ra(s.roll, reference[2]) - reference[2]) * 3600.0
@@ -210,4 +211,93 @@ def histogram(
         res_xy=res_xy,
         res_roll=res_roll,
         max_bin=max_bin,
+    )
+
+
+# --------------------------------------------------------------------------
+# from files: one histogram per chip
+
+
+def read_aspect(paths: list[str]) -> AspectSolution:
+    """The rows of one or more aspect solution files, time-sorted, duplicates dropped."""
+    times, parts = [], []
+    for path in paths:
+        block = open_block(with_gz(path))
+        names = [
+            c for c in ("time", "ra", "dec", "roll", "dy", "dz", "dtheta") if block.has_column(c)
+        ]
+        cols = read_columns(block, names)
+        times.append(np.asarray(cols.pop("time"), dtype=float))
+        parts.append(AspectSamples.from_columns(cols))
+    time = np.concatenate(times) if times else np.zeros(0)
+    fields = ("ra", "dec", "roll", "dy", "dz", "dtheta")
+    merged = AspectSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+    order = np.argsort(time, kind="stable")
+    time, merged = time[order], merged[order]
+    keep = np.concatenate([[True], np.diff(time) > 0]) if len(time) else np.zeros(0, bool)
+    return AspectSolution(time[keep], merged[keep])
+
+
+def read_dtf(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """HRC dead-time factors: (time, dtf) from a dtf1 file."""
+    block = open_block(with_gz(path))
+    cols = read_columns(block, ["time", "dtf"])
+    return np.asarray(cols["time"], float), np.asarray(cols["dtf"], float)
+
+
+def chip_gti(obs: Observation, chip: int, event_filter: EventFilter) -> np.ndarray:
+    """The chip's good-time intervals, cut to a time filter the user put on infile."""
+    gti = merge_intervals(obs.gti(chip))
+    window = event_filter.range_of("time")
+    if window is None or len(gti) == 0:
+        return gti
+    lo, hi = window
+    gti = np.column_stack([np.maximum(gti[:, 0], lo), np.minimum(gti[:, 1], hi)])
+    return gti[gti[:, 1] > gti[:, 0]]
+
+
+def reference_pointing(obs: Observation, solution: AspectSolution) -> tuple[float, float, float]:
+    """RA_PNT/DEC_PNT/ROLL_PNT of the event header, else the mean aspect."""
+    h = obs.header
+    if all(k in h for k in ("RA_PNT", "DEC_PNT", "ROLL_PNT")):
+        return float(h["RA_PNT"]), float(h["DEC_PNT"]), float(h["ROLL_PNT"])
+    a = solution.aspect
+    ra0 = float(a.ra[0]) if len(a) else 0.0
+    return (
+        float(np.mean(unwrap_ra(a.ra, ra0)) % 360.0) if len(a) else 0.0,
+        float(np.mean(a.dec)) if len(a) else 0.0,
+        float(np.mean(unwrap_ra(a.roll, float(a.roll[0])))) % 360.0 if len(a) else 0.0,
+    )
+
+
+def chip_histogram(
+    obs: Observation,
+    chip: int,
+    solution: AspectSolution,
+    frame: SkyFrame,
+    res_xy: float,
+    max_bin: int,
+    event_filter: EventFilter,
+    dtf: tuple[np.ndarray, np.ndarray] | None = None,
+) -> AspectHistogram:
+    """The aspect histogram of one chip (asphist with evtfile=<evt>[ccd_id=chip])."""
+    durations = sample_durations(solution.time, chip_gti(obs, chip, event_filter))
+    if dtf is not None:
+        live = dtf_weights(solution.time, *dtf)
+    else:
+        live = np.full(len(solution), float(obs.header.get("DTCOR", 1.0)))
+    reference = reference_pointing(obs, solution)
+    x, y = radec_to_sky(frame, solution.aspect.ra, solution.aspect.dec)
+    x0, y0 = radec_to_sky(frame, reference[0], reference[1])
+    arcsec = abs(frame.cdelt[1]) * 3600.0
+    return histogram(
+        chip,
+        solution.aspect,
+        (x - x0) * arcsec,
+        (y - y0) * arcsec,
+        durations * live,
+        reference,
+        res_xy,
+        RES_ROLL,
+        max_bin,
     )

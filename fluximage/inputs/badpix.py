@@ -1,0 +1,53 @@
+"""Bad-pixel files (bpix1, CALDB badpix): which chip pixels to zero.
+
+One ``BADPIX`` block per chip (``CCD_ID``; HRC files have one block), rows
+``SHAPE`` (rectangle or point), ``CHIPX(2)``, ``CHIPY(2)`` (inclusive) and a
+32-bit ``STATUS``.  A row counts when ``STATUS & BPMASK`` is non-zero;
+fluximage uses ``BPMASK=0x03ffff`` (bits 0–17; bit 17 flags the frame-store
+shadow, chipy 1–8 of every ACIS column).  As in CIAO's ardlib, every listed
+pixel is bad for the whole observation (the TIME columns are not used).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fitsio import list_blocks, read_columns
+from ..messages import FluximageError
+
+BPMASK = 0x03FFFF
+
+
+def _status_value(status: np.ndarray) -> np.ndarray:
+    """STATUS as integers: a 32X (n, 32) bool array (element 0 = bit 31) or integers."""
+    status = np.asarray(status)
+    if status.ndim == 2 and status.dtype == bool:
+        weights = 1 << np.arange(status.shape[1] - 1, -1, -1, dtype=np.uint64)
+        return (status.astype(np.uint64) * weights).sum(axis=1)
+    return status.astype(np.uint64)
+
+
+def bad_pixel_mask(
+    path: str, chip: int | None, nx: int, ny: int, bpmask: int = BPMASK
+) -> np.ndarray:
+    """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every BADPIX block)."""
+    bad = np.zeros((ny, nx), dtype=bool)
+    blocks = [b for b in list_blocks(path) if b.is_table and b.name.upper().startswith("BADPIX")]
+    if not blocks:
+        raise FluximageError(f"No BADPIX block found in bad pixel file {path}")
+    for block in blocks:
+        block_chip = block.header.get("CCD_ID", block.header.get("CHIP_ID"))
+        if chip is not None and block_chip is not None and int(block_chip) != chip:
+            continue
+        if block.nrows == 0:
+            continue
+        names = ["chipx", "chipy"] + (["status"] if block.has_column("status") else [])
+        cols = read_columns(block, names)
+        status = _status_value(cols["status"]) if "status" in cols else np.full(block.nrows, 1)
+        chipx, chipy = np.atleast_2d(cols["chipx"]), np.atleast_2d(cols["chipy"])
+        if chipx.shape[1] == 1:  # points stored with one coordinate
+            chipx, chipy = np.repeat(chipx, 2, axis=1), np.repeat(chipy, 2, axis=1)
+        for (x0, x1), (y0, y1), s in zip(chipx, chipy, status, strict=True):
+            if int(s) & bpmask:
+                bad[max(int(y0), 1) - 1 : int(y1), max(int(x0), 1) - 1 : int(x1)] = True
+    return bad

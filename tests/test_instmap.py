@@ -1,0 +1,160 @@
+"""Instrument maps: pixel grids, the 0/1 time map, analytic maps from a fake calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fluximage.calib.interface import Calibration
+from fluximage.geometry import AspectSamples, Detector, load_geometry
+from fluximage.inputs.badpix import bad_pixel_mask
+from fluximage.inputs.bands import parse_bands
+from fluximage.inputs.mask import Window, read_mask
+from fluximage.stages.instmap import (
+    PixelGrid,
+    geometry_mask,
+    instrument_map,
+    map_key,
+    monochromatic_map,
+    pixel_grid,
+    setup,
+)
+
+from conftest import SHARED_DATA
+
+
+class FakeCalibration:
+    """Everything 1 except a linear vignetting 1 - 0.02 θ and a constant area of 500 cm²."""
+
+    source = "fake"
+
+    def mirror_area(self, e):
+        return np.full(np.shape(e), 500.0)
+
+    def vignetting(self, e, theta, phi):
+        return 1.0 - 0.02 * np.asarray(theta)
+
+    def detector_qe(self, det, chip, e, t):
+        return np.full(np.shape(e), 0.5)
+
+    def qe_uniformity(self, det, chip, e, x, y):
+        return np.ones(np.broadcast(x, y).shape)
+
+    def contamination(self, chip, e, x, y, t):
+        return np.full(np.broadcast(x, y).shape, 1.0 / e)
+
+    def dead_area(self, chip, y, frame):
+        return np.zeros(np.shape(y))
+
+    def zeroth_order(self, grating, e):
+        return np.full(np.shape(e), 0.25)
+
+    def bad_pixel_file(self, det, t):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("detector", "binsize", "text"),
+    [
+        ("ACIS", 8, "1:1024:#1024,1:1024:#1024"),
+        ("ACIS", 0.5, "1:1024:#1024,1:1024:#1024"),
+        ("HRC-I", 32, "1:16384:#512,1:16384:#512"),
+        ("HRC-I", 16, "1:16384:#1024,1:16384:#1024"),
+        ("HRC-I", 8, "1:16384:#2048,1:16384:#2048"),
+        ("HRC-I", 1.5, "1:16384:#8192,1:16384:#8192"),
+        ("HRC-I", 1, "1:16384:#16384,1:16384:#16384"),
+        ("HRC-I", 0.5, "1:16384:#16384,1:16384:#16384"),
+        ("HRC-I", 40, "1:16384:#512,1:16384:#512"),
+        ("HRC-S", 32, "1:4096:#4096,1:16456:#16456"),
+    ],
+)
+def test_pixel_grids(detector, binsize, text):
+    assert pixel_grid(detector, binsize).text == text
+
+
+def test_binned_grid_centres():
+    g = PixelGrid(512, 512, 32)
+    cx, cy = g.centres()
+    assert cx[0, 0] == 16.5 and cx[0, 1] == 48.5 and cy[-1, 0] == 16384 - 15.5
+
+
+def _acis(chip=7):
+    det = Detector.create(load_geometry(), "ACIS")
+    return det, AspectSamples(0.0, 0.0, 0.0)
+
+
+def test_time_map_is_exactly_the_geometry(tmp_path):
+    det, offsets = _acis()
+    bad = np.zeros((1024, 1024), dtype=bool)
+    bad[99, 99] = True  # chip (100, 100)
+    grid = pixel_grid("ACIS", 8)
+    geom = geometry_mask(det, 7, grid, {7: [Window((2, 1023), (450, 575))]}, bad)
+    s = setup(det, "ACIS", 7, grid, geom, offsets, 1e8, 3.2, "NONE")
+    band = parse_bands("broad", "ACIS")[0]
+    m = instrument_map(FakeCalibration(), s, band, "time")
+    assert m.dtype == np.float32 and set(np.unique(m)) == {0.0, 1.0}
+    assert m.sum() == 1022 * 126  # window 2..1023 x 450..575; the bad pixel is outside it
+    assert m[449, 1] == 1 and m[448, 1] == 0 and m[449, 0] == 0
+
+
+def test_monochromatic_map_is_the_product():
+    det, offsets = _acis()
+    grid = pixel_grid("ACIS", 8)
+    geom = geometry_mask(det, 7, grid, None, None)
+    s = setup(det, "ACIS", 7, grid, geom, offsets, 1e8, 3.2, "NONE")
+    m = monochromatic_map(FakeCalibration(), s, 2.0)
+    expected = 500 * 0.5 * (1 - 0.02 * s.theta_arcmin) * (1 / 2.0)
+    assert m == pytest.approx(expected.astype(np.float32), rel=1e-6)
+    assert 10 < s.theta_arcmin.min() < s.theta_arcmin.max() < 21  # S3 with the ACIS-I aimpoint (AI2)
+    grating = setup(det, "ACIS", 7, grid, geom, offsets, 1e8, 3.2, "HETG")
+    assert monochromatic_map(FakeCalibration(), grating, 2.0) == pytest.approx(0.25 * m, rel=1e-6)
+
+
+def test_weighted_map_is_the_normalised_sum(tmp_path):
+    det, offsets = _acis()
+    grid = pixel_grid("ACIS", 8)
+    s = setup(det, "ACIS", 7, grid, geometry_mask(det, 7, grid, None, None), offsets, 1e8, 3.2, "NONE")
+    path = tmp_path / "w.dat"
+    path.write_text("# ENERG_LO = 0.5\n# ENERG_HI = 7.0\n1.0 2.0\n2.0 6.0\n")
+    band = parse_bands(str(path), "ACIS")[0]
+    m = instrument_map(FakeCalibration(), s, band, "default")
+    cal = FakeCalibration()
+    expected = 0.25 * monochromatic_map(cal, s, 1.0) + 0.75 * monochromatic_map(cal, s, 2.0)
+    assert m == pytest.approx(expected, rel=1e-6)
+
+
+def test_map_keys_share_energies():
+    broad, other = parse_bands("broad,0.5:7:2.3", "ACIS")
+    assert map_key(broad, "default") == map_key(other, "default") == ("energy", 2.3)
+    assert map_key(broad, "time") == ("time",)
+
+
+def test_binned_hrc_geometry_is_a_fraction():
+    det = Detector.create(load_geometry(), "HRC-I")
+    bad = np.zeros((16384, 16384), dtype=bool)
+    bad[:16, :32] = True  # half of the first 32x32 binned pixel
+    geom = geometry_mask(det, 0, pixel_grid("HRC-I", 32), None, bad)
+    assert geom.shape == (512, 512) and geom[0, 0] == 0.5 and geom[0, 1] == 1.0
+
+
+def test_fake_calibration_follows_the_protocol():
+    assert isinstance(FakeCalibration(), Calibration)
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")
+def test_real_28229_time_map_zeros_are_bad_pixels_and_outside_the_window():
+    """ObsID 28229 (1/8 subarray): units=time map = window minus BPMASK bad pixels, exactly."""
+    d = SHARED_DATA / "acis-28229-sgra-partial"
+    det, offsets = _acis()
+    windows = read_mask(str(d / "acisf28229_000N001_msk1.fits"))
+    band = parse_bands("broad", "ACIS")[0]
+    for chip in (6, 7):
+        bad = bad_pixel_mask(str(d / "acisf28229_repro_bpix1.fits"), chip, 1024, 1024)
+        grid = pixel_grid("ACIS", 8)
+        s = setup(det, "ACIS", chip, grid, geometry_mask(det, chip, grid, windows, bad), offsets, 8.28e8, 0.5, "NONE")
+        m = instrument_map(FakeCalibration(), s, band, "time")
+        assert set(np.unique(m)) <= {0.0, 1.0}
+        y, x = np.mgrid[1:1025, 1:1025]
+        in_window = (x >= 2) & (x <= 1023) & (y >= 450) & (y <= 575)
+        assert np.array_equal(m == 0, ~in_window | bad)
+        assert bad[~in_window].sum() < bad.sum()  # some bad pixels do fall inside the window

@@ -206,3 +206,42 @@ def asphist_hdu(obs: Observation, hist) -> fits.BinTableHDU:
     h["DTH_AVG"] = (float(np.sum(weights * hist.dtheta)), "[deg] mean dtheta")
     h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
     return hdu
+
+
+def instmap_hdu(
+    obs: Observation,
+    chip: int,
+    band: Band,
+    pixels,
+    data: np.ndarray,
+    units: str,
+    detsubsys: str,
+    calibration: str,
+) -> fits.PrimaryHDU:
+    """An instrument map in chip coordinates (cm² counts/photon; 0/1 for units=time)."""
+    hdu = fits.PrimaryHDU(data.astype(np.float32, copy=False))
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    h["HDUNAME"] = ("INSTMAP", "Block name")
+    h["BUNIT"] = ("" if units == "time" else "cm**2", "counts/photon")
+    h[obs.chip_column.upper()] = (chip, "Chip of this map")
+    h["DETSUBSY"] = (detsubsys, "Detector subsystem (mkinstmap detsubsys)")
+    h["MIRROR"] = ("HRMA;area=1" if units == "time" else "HRMA", "mkinstmap mirror")
+    h["PIXGRID"] = (pixels.text, "mkinstmap pixelgrid (chip pixels)")
+    if band.weights_file is None:
+        h["ENERGY"] = (band.instmap_energy, "[keV] monochromatic energy")
+        h["SPECTRUM"] = ("NONE", "spectral weights file")
+    else:
+        h["SPECTRUM"] = (band.weights_file, "spectral weights file")
+        h["WGTFILE"] = (band.weights_file, "spectral weights file")
+        h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
+        h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
+    h["GRATING"] = (obs.grating, "Grating")
+    h["CALIB"] = (calibration[:68], "calibration used (CALDB or built-in)")
+    for i in (1, 2):  # physical = chip coordinates
+        h[f"WCSTY{i}P"], h[f"CTYPE{i}P"] = "PHYSICAL", ("chipx", "chipy")[i - 1]
+        h[f"CRPIX{i}P"], h[f"CRVAL{i}P"], h[f"CDELT{i}P"] = 0.5, 0.5, float(pixels.bin)
+        h[f"LTV{i}"] = 0.5 - 0.5 / pixels.bin
+    h["LTM1_1"] = h["LTM2_2"] = 1.0 / pixels.bin
+    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    return hdu

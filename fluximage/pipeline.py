@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calib.interface import Calibration
+from .calib.select import describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import Detector, SkyFrame
@@ -33,6 +35,7 @@ from .stages.asphist import (
 )
 from .stages.binning import counts_images
 from .stages.fov import ChipFov, field_of_view, fov_method
+from .stages.instmaps import InstrumentMap, instrument_maps
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +49,8 @@ class Prepared:
     counts: dict[str, np.ndarray]  # band label -> counts image
     asphists: dict[int, AspectHistogram]  # chip -> aspect histogram
     fov: list[ChipFov]  # the observation FOV (all aspect samples), one polygon per chip
+    calibration: Calibration
+    instmaps: dict[tuple[int, str], InstrumentMap]  # (chip, band label) -> map
 
 
 def run(params: FluximageParameters, report: Reporter) -> Prepared:
@@ -65,8 +70,8 @@ def run(params: FluximageParameters, report: Reporter) -> Prepared:
         raise
 
 
-def prepare(inputs: Inputs, report: Reporter) -> Prepared:
-    """Aspect, FOV, grid, counts images and aspect histograms."""
+def prepare(inputs: Inputs, report: Reporter, calibration: Calibration | None = None) -> Prepared:
+    """Aspect, FOV, grid, counts images, aspect histograms and instrument maps."""
     obs = inputs.obs
     detector = Detector.from_header(load_geometry(), obs.header)
     frame = obs.sky.frame
@@ -75,13 +80,18 @@ def prepare(inputs: Inputs, report: Reporter) -> Prepared:
     listing = "\n".join(a.path for a in inputs.asol)
     method = fov_method([a.content for a in inputs.asol], listing)
     grid = inputs.grid or _automatic_grid(inputs, detector, frame, aspect, windows, method)
+    if calibration is None:
+        calibration = load_calibration(obs.header, warn=report)
+    report(describe(calibration))
+    report(f"Calibration: {calibration.source}", level=2)
     for line in grid.screen_lines():
         report(line)
     report()
     counts = counts_images(inputs.events, grid, inputs.bands)
     asphists = _aspect_histograms(inputs, detector, frame, aspect, grid, report)
     fov = field_of_view(detector, inputs.chips, windows, aspect.aspect, frame, method)
-    return Prepared(inputs, detector, aspect, grid, counts, asphists, fov)
+    instmaps = instrument_maps(inputs, detector, grid, asphists, windows, calibration, report)
+    return Prepared(inputs, detector, aspect, grid, counts, asphists, fov, calibration, instmaps)
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:

@@ -237,7 +237,7 @@ def instmap_hdu(
         h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
         h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
     h["GRATING"] = (obs.grating, "Grating")
-    h["CALIB"] = (calibration[:68], "calibration used (CALDB or built-in)")
+    h["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
     for i in (1, 2):  # physical = chip coordinates
         h[f"WCSTY{i}P"], h[f"CTYPE{i}P"] = "PHYSICAL", ("chipx", "chipy")[i - 1]
         h[f"CRPIX{i}P"], h[f"CRVAL{i}P"], h[f"CDELT{i}P"] = 0.5, 0.5, float(pixels.bin)

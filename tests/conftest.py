@@ -15,11 +15,11 @@ SHARED_DATA = SHARED / "data"
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
-    """A fresh HOME; PFILES/PDIRS/UPARM unset; no colour codes."""
+    """A fresh HOME; PFILES/PDIRS/UPARM and CALDB unset; no colour codes."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for var in ("PFILES", "PDIRS", "UPARM"):
+    for var in ("PFILES", "PDIRS", "UPARM", "CALDB"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     return home

@@ -45,9 +45,11 @@ def test_banner_and_plain_error(obs, capsys):
         "Aspect solution obs/pcad_asol1.fits found.\n"
         "Bad-pixel file obs/acis_bpix1.fits found.\n"
         "Mask file obs/acis_msk1.fits found.\n\n"
+        "No CALDB found ($CALDB is not set): using the built-in calibration.\n"
         "The output images will have 133 by 133 pixels, pixel size of 3.936 arcsec,\n"
         "    and cover x=5400.5:6464.5:8,y=3336.5:4400.5:8.\n\n"
         "Creating aspect histogram for obsid 1843\n"
+        "Creating instrument map for obsid 1843\n"
     )
     assert err.startswith("# fluximage (0.1.0): ERROR Processing is not available yet")
     assert len(err.splitlines()) == 1

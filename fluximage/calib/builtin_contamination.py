@@ -1,0 +1,133 @@
+"""The ACIS contamination model of the built-in calibration (``data/acis_contamination.npz``).
+
+Transmission of the contaminant on the optical blocking filters at chip pixel (x, y)::
+
+    T(E, t, x, y) = exp(−μ(E)·[τ0(t') + τ1(t')·f(x, y)] − Δτ(E, t)·g(x, y)),   t' = min(t, t_end)
+
+- **N0007 part** (CALDB ``acisD1999-08-13contamN0007``, one layer): μ(E) linear in energy
+  (end values outside), τ0/τ1 linear in time and *frozen at the last table time t_end
+  (2014-06)*, τ1 per array (I, S); f(x, y) from the file's blocked maps (one 64×64 map of
+  16-pixel blocks per I chip, one 128-block CHIPY profile for all S chips; nearest block).
+- **Late part** (after t_end, zero before): extra optical depth Δτ at the array's aimpoint,
+  tabulated at two epochs, cycle 18 (taken as 2017-07-01) and cycle 20 (2019-07-01), from
+  PIMMS effective areas (see ``tools/make_builtin_calibration.py``); the post-2015 contaminant
+  has a flatter μ(E), so each epoch has its own Δτ(E) (linear in log E).  In time: linear from
+  0 at t_end to cycle 18, linear between the epochs, and after cycle 20 growing at the mean
+  rate since t_end (Δτ20·(t − t_end)/(t20 − t_end)): a rough extrapolation, CALDB N0015 is
+  the real answer.
+- **Spatial dependence of the late part (approximate)**: g(x, y) = (τ0 + τ1·f(x, y)) /
+  (τ0 + τ1·f(aimpoint)) of N0007 at t_end, i.e. the late layer has N0007's centre-to-edge
+  pattern, normalised to 1 at the aimpoint of the array (I3 for chips 0-3, S3 for 4-9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .builtin_tables import interp_log_energy, read_npz_table
+
+I_CHIPS = (0, 1, 2, 3)
+ACIS_CHIPS = tuple(range(10))
+
+
+@dataclass(frozen=True, eq=False)
+class ContaminationModel:
+    """The arrays of ``acis_contamination.npz`` (see the module docstring)."""
+
+    energy_kev: np.ndarray
+    mu: np.ndarray
+    time_met: np.ndarray
+    tau0: np.ndarray
+    tau1: dict[str, np.ndarray]  # "i", "s"
+    fxy_i: dict[int, np.ndarray]  # CCD_ID → [y block, x block]
+    block_i: int
+    fxy_s: np.ndarray  # CHIPY block → f
+    block_s: int
+    late_energy_kev: np.ndarray
+    late_dtau: dict[str, np.ndarray]  # "i", "s" → rows cycle 18, cycle 20
+    late_time_met: np.ndarray  # t_end, t18, t20
+    aimpoint: dict[str, tuple[int, float, float]]  # "i", "s" → CCD_ID, chipx, chipy
+    source: str
+
+    @classmethod
+    def load(cls, name: str = "acis_contamination.npz") -> ContaminationModel:
+        t = read_npz_table(name)
+        return cls(
+            energy_kev=t["energy_kev"], mu=t["mu"], time_met=t["time_met"], tau0=t["tau0"],
+            tau1={"i": t["tau1_i"], "s": t["tau1_s"]},
+            fxy_i={c: t[f"fxy_ccd{c}"].astype(float) for c in I_CHIPS},
+            block_i=int(t["block_i"]), fxy_s=t["fxy_s"].astype(float), block_s=int(t["block_s"]),
+            late_energy_kev=t["late_energy_kev"],
+            late_dtau={"i": t["late_dtau_i"], "s": t["late_dtau_s"]},
+            late_time_met=t["late_time_met"],
+            aimpoint={a: _aimpoint(t[f"aimpoint_{a}"]) for a in ("i", "s")},
+            source=str(t["source"]),
+        )  # fmt: skip
+
+    @property
+    def end_met(self) -> float:
+        """The last time of the N0007 table (its τ are frozen after it)."""
+        return float(self.time_met[-1])
+
+    def spatial(self, chip: int, chipx, chipy) -> np.ndarray:
+        """N0007 f(x, y) at chip pixels (nearest block)."""
+        x, y = np.broadcast_arrays(np.asarray(chipx, float), np.asarray(chipy, float))
+        if chip in I_CHIPS:
+            fxy, block = self.fxy_i[chip], self.block_i
+            ix = np.clip(np.floor((x - 0.5) / block), 0, fxy.shape[1] - 1).astype(int)
+            iy = np.clip(np.floor((y - 0.5) / block), 0, fxy.shape[0] - 1).astype(int)
+            return fxy[iy, ix]
+        iy = np.clip(np.floor((y - 0.5) / self.block_s), 0, len(self.fxy_s) - 1).astype(int)
+        return self.fxy_s[iy]
+
+    def _taus(self, array: str, time_met: float) -> tuple[float, float]:
+        t = min(float(time_met), self.end_met)
+        return (float(np.interp(t, self.time_met, self.tau0)),
+                float(np.interp(t, self.time_met, self.tau1[array])))  # fmt: skip
+
+    def late_weights(self, time_met: float) -> tuple[float, float]:
+        """Weights (w18, w20) of the cycle-18 and cycle-20 optical depths at a time."""
+        t_end, t18, t20 = (float(v) for v in self.late_time_met)
+        t = float(time_met)
+        if t <= t_end:
+            return 0.0, 0.0
+        if t <= t18:
+            return (t - t_end) / (t18 - t_end), 0.0
+        if t <= t20:
+            u = (t - t18) / (t20 - t18)
+            return 1.0 - u, u
+        return 0.0, 1.0 + (t - t20) / (t20 - t_end)
+
+    def late_depth(self, array: str, energy_kev: float, time_met: float) -> float:
+        """Extra optical depth Δτ(E, t) at the aimpoint of the array."""
+        w18, w20 = self.late_weights(time_met)
+        if w18 == 0.0 and w20 == 0.0:
+            return 0.0
+        d18, d20 = (interp_log_energy(energy_kev, self.late_energy_kev, row)
+                    for row in self.late_dtau[array])  # fmt: skip
+        return float(w18 * d18 + w20 * d20)
+
+    def transmission(
+        self, chip: int, energy_kev: float, chipx, chipy, time_met: float
+    ) -> np.ndarray:
+        """T(E, t) at chip pixels of an ACIS CCD, 0 < T ≤ 1."""
+        if chip not in ACIS_CHIPS:
+            raise ValueError(f"ACIS CCD_ID must be 0-9, not {chip}")
+        array = "i" if chip in I_CHIPS else "s"
+        f = self.spatial(chip, chipx, chipy)
+        tau0, tau1 = self._taus(array, time_met)
+        mu = float(np.interp(float(energy_kev), self.energy_kev, self.mu))
+        depth = mu * (tau0 + tau1 * f)
+        late = self.late_depth(array, energy_kev, time_met)
+        if late > 0.0:
+            end0, end1 = self._taus(array, self.end_met)
+            aim_chip, aim_x, aim_y = self.aimpoint[array]
+            f_aim = float(self.spatial(aim_chip, aim_x, aim_y))
+            depth = depth + late * (end0 + end1 * f) / (end0 + end1 * f_aim)
+        return np.exp(-depth)
+
+
+def _aimpoint(values: np.ndarray) -> tuple[int, float, float]:
+    return int(values[0]), float(values[1]), float(values[2])

@@ -1,0 +1,38 @@
+"""Which calibration a run uses: the CALDB when ``$CALDB`` points to one, else built-in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from .caldb import caldb_root
+from .interface import Calibration
+
+
+def load_calibration(
+    header: Mapping,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Calibration:
+    """The calibration for an observation (its event header)."""
+    env = os.environ if environ is None else environ
+    root = caldb_root(env)
+    if root is None and env.get("CALDB", "").strip() and warn is not None:
+        warn(
+            f"WARNING: CALDB={env['CALDB']} holds no Chandra CALDB index; "
+            "using the built-in calibration."
+        )
+    if root is not None:
+        from .caldb_calibration import caldb_calibration
+
+        return caldb_calibration(root, header)
+    from .builtin import builtin_calibration
+
+    return builtin_calibration()
+
+
+def describe(calibration: Calibration) -> str:
+    """The line printed at verbose >= 1 (the full description is in ``source``)."""
+    if calibration.source.startswith("CALDB"):
+        return f"Using calibration files from the {calibration.source}."
+    return "No CALDB found ($CALDB is not set): using the built-in calibration."

@@ -1,0 +1,471 @@
+"""The built-in calibration: protocol, tables, models, and agreement with real CIAO ARFs/PIMMS.
+
+The instrument-map value at the aimpoint is
+``mirror_area × vignetting × detector_qe × qe_uniformity × contamination × (1 − dead_area)``;
+it is compared with CIAO point-source ARFs (SPECRESP) like with like: a factor the ARF's own
+HISTORY shows was not applied (no contamination file, no ``dafile``) is left out too.
+The tests marked ``shared`` need ``../shared/data`` and are skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from fluximage.calib.builtin import (
+    BuiltinCalibration,
+    BuiltinCalibrationError,
+    builtin_calibration,
+)
+from fluximage.calib.builtin_tables import (
+    date_from_met,
+    met_from_date,
+    read_csv_table,
+    read_npz_table,
+)
+from fluximage.calib.interface import Calibration
+
+from conftest import SHARED_DATA
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "fluximage" / "calib" / "data"
+ARFS = SHARED_DATA / "ciao-arfs"
+REFS = SHARED_DATA / "onaxis-effarea-refs"
+QE_FILE = SHARED_DATA / "marx-data" / "caldb" / "acisD1997-04-17qeN0006.fits"
+shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")
+ENERGIES = (1.0, 1.5, 2.3, 4.0)
+CYCLE18, CYCLE20 = met_from_date("2017-07-01"), met_from_date("2019-07-01")
+
+
+@pytest.fixture(scope="module")
+def cal() -> BuiltinCalibration:
+    return builtin_calibration()
+
+
+def _aimpoint(cal, ccd):
+    for chip, x, y in cal.contam.aimpoint.values():
+        if chip == ccd:
+            return x, y
+    raise KeyError(ccd)
+
+
+def instmap_value(cal, ccd, energy, theta, time_met, contam=True, dead=True) -> float:
+    """The instrument-map value at the aimpoint pixel of CCD 3 or 7 (cm²)."""
+    x, y = _aimpoint(cal, ccd)
+    e = np.array([energy])
+    value = cal.mirror_area(e)[0] * cal.vignetting(energy, np.array(theta), np.array(0.0))
+    value *= cal.detector_qe("ACIS", ccd, e, time_met)[0]
+    value *= cal.qe_uniformity("ACIS", ccd, energy, np.array(x), np.array(y))
+    if contam:
+        value *= cal.contamination(ccd, energy, np.array(x), np.array(y), time_met)
+    if dead:
+        value *= 1 - cal.dead_area(ccd, np.array(y), 3.2)
+    return float(value)
+
+
+# ---- protocol, shapes, files ------------------------------------------------------------------
+
+
+def test_protocol_and_source(cal):
+    assert isinstance(cal, Calibration)
+    assert builtin_calibration() is cal
+    for word in ("built-in", "acisD1997-04-17qeN0006", "N0007", "fluximage/calib/data", "QEU"):
+        assert word in cal.source
+    assert cal.bad_pixel_file("ACIS", 5e8) is None
+    assert cal.bad_pixel_file("HRC-I", 5e8) is None
+
+
+def test_shapes_and_broadcasting(cal):
+    e = np.linspace(0.3, 9.0, 12).reshape(3, 4)
+    assert cal.mirror_area(e).shape == (3, 4)
+    assert np.ndim(cal.mirror_area(1.5)) == 0
+    theta, phi = np.linspace(0, 20, 5)[:, None], np.zeros((1, 7))
+    assert cal.vignetting(1.5, theta, phi).shape == (5, 7)
+    assert cal.detector_qe("ACIS", 7, e, 3e8).shape == (3, 4)
+    assert cal.detector_qe("HRC-S", 2, e, 3e8).shape == (3, 4)
+    x, y = np.arange(1, 1025, 64)[None, :], np.arange(1, 1025, 128)[:, None]
+    assert cal.qe_uniformity("ACIS", 3, 1.0, x, y).shape == (8, 16)
+    assert np.all(cal.qe_uniformity("ACIS", 3, 1.0, x, y) == 1.0)
+    assert cal.contamination(3, 0.7, x, y, 5e8).shape == (8, 16)
+    assert cal.contamination(7, 0.7, x, y, 6.5e8).shape == (8, 16)
+    assert cal.dead_area(0, y, 3.2).shape == (8, 1)
+    assert cal.zeroth_order("HETG", e).shape == (3, 4)
+    assert cal.zeroth_order("NONE", e).shape == (3, 4)
+
+
+def test_unknown_names_are_errors(cal):
+    with pytest.raises(BuiltinCalibrationError, match="Unknown detector"):
+        cal.detector_qe("XMM", 0, np.array([1.0]), 0.0)
+    with pytest.raises(BuiltinCalibrationError, match="CCD_ID 12"):
+        cal.detector_qe("ACIS", 12, np.array([1.0]), 0.0)
+    with pytest.raises(BuiltinCalibrationError, match="CHIP_ID 0"):
+        cal.detector_qe("HRC-S", 0, np.array([1.0]), 0.0)
+    with pytest.raises(BuiltinCalibrationError, match="0-9"):
+        cal.contamination(10, 1.0, np.array(1.0), np.array(1.0), 0.0)
+    with pytest.raises(BuiltinCalibrationError, match="Unknown grating"):
+        cal.zeroth_order("XTG", np.array([1.0]))
+
+
+def test_data_files_are_small_and_name_their_sources():
+    files = sorted(DATA_DIR.iterdir())
+    assert sum(p.stat().st_size for p in files) < 300_000
+    for path in files:
+        if path.suffix == ".csv":
+            assert any(c.startswith("Source") for c in read_csv_table(path.name).comments), path
+        else:
+            assert "N0007" in str(read_npz_table(path.name)["source"]), path
+
+
+def test_met_dates():
+    assert met_from_date("1998-01-01") == 0.0
+    assert met_from_date("2000-01-01") == 730 * 86400.0
+    assert date_from_met(met_from_date("2019-07-01T12:00:00")).isoformat() == "2019-07-01T12:00:00"
+
+
+# ---- mirror, vignetting -------------------------------------------------------------------------
+
+#: exposure-algorithms §6.1 column B (MARX ray trace), away from the Ir M edges.
+MARX_AREA = {0.4: 743, 0.5: 736, 0.8: 754, 1.0: 754, 1.5: 759, 1.8: 738, 2.5: 422, 3.0: 427,
+             4.0: 435, 5.0: 382, 6.0: 276, 7.0: 175, 8.0: 86}  # fmt: skip
+
+
+def test_mirror_area_follows_the_marx_trace_and_the_ir_edge(cal):
+    e = np.array(list(MARX_AREA))
+    assert np.allclose(cal.mirror_area(e), list(MARX_AREA.values()), rtol=0.05)
+    fine = cal.mirror_area(np.arange(1.95, 2.30, 0.005))
+    assert fine.max() > 680 and fine.min() < 360  # the edge 2.05-2.2 keV is resolved
+    assert cal.mirror_area(2.0) / cal.mirror_area(2.15) > 1.8
+    assert cal.mirror_area(0.05) == cal.mirror_area(0.1)  # end values outside the table
+
+
+def test_vignetting(cal):
+    theta = np.linspace(0, 30, 121)
+    for energy in (0.2, 0.3, 0.7, 1.5, 2.2, 3.7, 6.4, 8.5, 9.0, 12.0):
+        v = cal.vignetting(energy, theta, np.zeros_like(theta))
+        assert v[0] == pytest.approx(1.0)
+        assert np.all(np.diff(v) <= 1e-12)
+        assert v[-1] == pytest.approx(v[theta == 20][0])  # clamped beyond 20′
+    # the table (§6.2) linearly interpolated in θ at 5′, 10′, 15′
+    doc = {1.5: {5: (0.965 + 0.929) / 2, 10: 0.857, 15: 0.758},
+           6.4: {5: (0.898 + 0.808) / 2, 10: 0.624, 15: 0.446}}  # fmt: skip
+    for energy, rows in doc.items():
+        for th, expected in rows.items():
+            assert cal.vignetting(energy, np.array(th), np.array(90.0)) == pytest.approx(
+                expected, rel=0.03
+            )
+    phis = np.linspace(0, 360, 9)
+    assert np.ptp(cal.vignetting(1.5, np.full(9, 10.0), phis)) == 0  # azimuth-averaged
+
+
+# ---- QE -------------------------------------------------------------------------------------------
+
+#: exposure-algorithms §6.3 (CALDB QE N0006): E → (I3, S3) QE.
+ACIS_QE_DOC = {0.4: (0.038, 0.373), 0.5: (0.139, 0.550), 0.7: (0.250, 0.702),
+               1.0: (0.568, 0.873), 1.5: (0.825, 0.952), 1.9: (0.544, 0.881),
+               2.3: (0.707, 0.938), 4.0: (0.924, 0.978), 6.0: (0.861, 0.777),
+               8.0: (0.600, 0.483)}  # fmt: skip
+#: exposure-algorithms §6.4: E → (HRC-I total, HRC-S S2 shield).
+HRC_QE_DOC = {0.25: (0.133, 0.212), 0.5: (0.123, 0.165), 0.8: (0.315, 0.319),
+              1.0: (0.291, 0.322), 1.5: (0.279, 0.259), 2.0: (0.216, 0.199),
+              3.0: (0.146, 0.125), 4.0: (0.104, 0.084), 6.0: (0.147, 0.142),
+              8.0: (0.139, 0.128)}  # fmt: skip
+HRC_REFERENCE = met_from_date("2002-01-01")
+
+
+def test_acis_qe_matches_the_documented_table(cal):
+    e = np.array(list(ACIS_QE_DOC))
+    for col, ccd in enumerate((3, 7)):
+        expected = [v[col] for v in ACIS_QE_DOC.values()]
+        assert np.allclose(cal.detector_qe("ACIS", ccd, e, 0.0), expected, rtol=0.01, atol=0.002)
+    assert np.all(cal.detector_qe("ACIS", 0, np.array([0.01, 20.0]), 0.0) == 0)
+
+
+def test_hrc_qe_and_its_decline(cal):
+    e = np.array(list(HRC_QE_DOC))
+    hrc_i = cal.detector_qe("HRC-I", 0, e, HRC_REFERENCE)
+    hrc_s = cal.detector_qe("HRC-S", 2, e, HRC_REFERENCE)
+    assert np.allclose(hrc_i, [v[0] for v in HRC_QE_DOC.values()], rtol=0.02, atol=0.002)
+    assert np.allclose(hrc_s, [v[1] for v in HRC_QE_DOC.values()], rtol=0.02, atol=0.002)
+    assert np.all(cal.detector_qe("HRC-S", 1, e, 0.0) > 0)
+    rel = [
+        cal.hrc_i_relative_qe(met_from_date(d))
+        for d in (
+            "1999-08-01",
+            "2002-01-01",
+            "2010-01-01",
+            "2019-07-01",
+            "2021-09-09",
+            "2024-01-01",
+        )
+    ]
+    assert rel[0] == rel[1] == 1.0
+    assert np.all(np.diff(rel[1:]) < 0)
+    assert rel[3] == pytest.approx(0.85 * 785 / 757, rel=0.02)  # ≈0.85 on the column-A mirror
+    assert rel[4] == pytest.approx(0.79 * 785 / 757, rel=0.02)  # ≈0.79 on the column-A mirror
+    later = cal.detector_qe("HRC-I", 0, np.array([1.0]), met_from_date("2019-07-01"))
+    assert later[0] == pytest.approx(rel[3] * 0.291, rel=0.02)
+
+
+# ---- contamination ----------------------------------------------------------------------------------
+
+#: exposure-algorithms §3.3, N0007 at chip centre: date → E → (I3, S3).
+N0007_CENTRE = {
+    "2000-01-01": {0.5: (0.82, 0.85), 0.7: (0.89, 0.90), 1.0: (0.96, 0.97)},
+    "2004-01-01": {0.5: (0.37, 0.40), 0.7: (0.54, 0.57), 1.0: (0.82, 0.83), 1.5: (0.95, 0.95)},
+    "2008-01-01": {0.5: (0.27, 0.30), 0.7: (0.45, 0.49), 1.0: (0.77, 0.79), 2.0: (0.97, 0.98)},
+    "2012-01-01": {0.5: (0.16, 0.21), 0.7: (0.33, 0.39), 1.0: (0.70, 0.74), 1.5: (0.91, 0.92)},
+    "2014-01-01": {0.5: (0.12, 0.17), 0.7: (0.27, 0.35), 1.0: (0.65, 0.71), 2.0: (0.96, 0.96)},
+}
+TIMES = [met_from_date(f"{y}-03-01") for y in range(2000, 2026)]
+
+
+def test_contamination_n0007_epochs(cal):
+    centre = np.array(512.5)
+    for date, rows in N0007_CENTRE.items():
+        for energy, (t_i3, t_s3) in rows.items():
+            assert cal.contamination(3, energy, centre, centre, met_from_date(date)) == (
+                pytest.approx(t_i3, abs=0.006)
+            )
+            assert cal.contamination(7, energy, centre, centre, met_from_date(date)) == (
+                pytest.approx(t_s3, abs=0.006)
+            )
+
+
+def test_contamination_range_time_and_energy(cal):
+    x, y = np.meshgrid(np.arange(1, 1025, 37.0), np.arange(1, 1025, 41.0))
+    for ccd in range(10):
+        previous = None
+        for t in TIMES:
+            for energy in (0.1, 0.3, 0.55, 1.0, 3.0, 10.0):
+                trans = cal.contamination(ccd, energy, x, y, t)
+                assert np.all((trans > 0) & (trans <= 1)), (ccd, energy, t)
+            at_07 = cal.contamination(ccd, 0.7, x, y, t)
+            if previous is not None:
+                assert np.all(at_07 < previous), (ccd, t)  # decreasing with time
+            previous = at_07
+            high = [cal.contamination(ccd, e, x, y, t) for e in (4.0, 6.0, 8.0, 10.0)]
+            assert np.all(np.diff(high, axis=0) >= 0)
+            if t <= CYCLE20:  # → 1 above 4 keV (chip centre; the edges carry more)
+                centre = [cal.contamination(ccd, e, 512.5, 512.5, t) for e in (4.0, 8.0)]
+                assert centre[0] > 0.95 and centre[1] > 0.99
+                assert high[0].min() > 0.85 and high[2].min() > 0.97
+
+
+def test_contamination_is_stronger_at_the_edges(cal):
+    t = met_from_date("2010-01-01")
+    for time_met in (t, CYCLE20):
+        assert cal.contamination(3, 0.7, np.array(10.0), np.array(10.0), time_met) < (
+            0.5 * cal.contamination(3, 0.7, np.array(512.0), np.array(512.0), time_met)
+        )
+        assert cal.contamination(7, 0.7, np.array(512.0), np.array(1000.0), time_met) < (
+            0.7 * cal.contamination(7, 0.7, np.array(512.0), np.array(512.0), time_met)
+        )
+
+
+def test_late_contamination_reproduces_the_cycle18_pimms_areas(cal):
+    """PIMMS 4.8a (cycle 18) areas = §3.3 transmission × §6.1 column A × QE (§6.3): the model
+    (with its normalisation to the built-in mirror, see the generator) is within 7 %."""
+    pimms = {
+        "I": {1.0: 0.43 * 782 * 0.568, 1.2: 0.58 * 786 * 0.706, 1.5: 0.71 * 787 * 0.825},
+        "S": {1.0: 0.45 * 782 * 0.873, 1.2: 0.60 * 786 * 0.920, 1.5: 0.74 * 787 * 0.952},
+    }
+    for array, ccd, dead in (("I", 3, True), ("S", 7, False)):
+        for energy, area in pimms[array].items():
+            model = instmap_value(cal, ccd, energy, 0.0, CYCLE18, dead=dead)
+            assert model == pytest.approx(area, rel=0.07), (array, energy)
+
+
+# ---- dead area, zeroth order ------------------------------------------------------------------------
+
+
+def test_dead_area(cal):
+    rows = np.array([1, 512, 1024])
+    for ccd in (0, 1, 2, 3, 4, 6, 8, 9):
+        dead = cal.dead_area(ccd, rows, 3.2)
+        assert dead[0] == pytest.approx(0.021, abs=0.0005)
+        assert dead[2] == pytest.approx(0.040, abs=0.0005)
+        assert dead[0] < dead[1] < dead[2]
+    for ccd in (5, 7):
+        assert np.all(cal.dead_area(ccd, rows, 3.2) == 0)
+
+
+def test_zeroth_order(cal):
+    e = np.geomspace(0.1, 10.0, 200)
+    assert np.all(cal.zeroth_order("NONE", e) == 1)
+    assert np.all(cal.zeroth_order("", e) == 1)
+    for grating in ("HETG", "letg"):
+        eff = cal.zeroth_order(grating, e)
+        assert np.all((eff > 0) & (eff <= 1)), grating
+    assert 0.05 < cal.zeroth_order("HETG", np.array([1.0]))[0] < 0.15
+
+
+@shared
+def test_zeroth_order_lies_between_the_shells(cal):
+    e = np.geomspace(0.2, 9.0, 60)
+    with fits.open(SHARED_DATA / "marx-data/caldb/hetgD1996-11-01greffpr001N0007.fits") as hdul:
+        shells = np.array([np.interp(e, h.data["ENERGY"], h.data["EFF"][:, 11]) for h in hdul[1:5]])
+    eff = cal.zeroth_order("HETG", e)
+    assert np.all(eff >= shells.min(0) * 0.995) and np.all(eff <= shells.max(0) * 1.005)
+
+
+# ---- against the full CALDB QE file -----------------------------------------------------------------
+
+
+@shared
+@pytest.mark.parametrize("ccd", range(10))
+def test_acis_qe_within_2_percent_of_the_caldb_file(cal, ccd):
+    with fits.open(QE_FILE) as hdul:
+        data = hdul[ccd + 1].data
+        assert hdul[ccd + 1].header["CCD_ID"] == ccd
+    energy, full = data["ENERGY"].astype(float), np.clip(data["QE"].astype(float), 0, None)
+    band = (energy >= 0.3) & (energy <= 8.0)
+    built = cal.detector_qe("ACIS", ccd, energy[band], 0.0)
+    assert np.all(np.abs(built - full[band]) <= 0.02 * full[band] + 1e-5)
+    upper = energy[band] >= 0.5
+    assert np.all(np.abs(built - full[band])[upper] <= 0.006 * full[band][upper] + 1e-5)
+
+
+# ---- against CIAO ARFs and PIMMS --------------------------------------------------------------------
+
+#: file → (CCD, source θ ′, time MET or None for TSTART, contamination applied, dead area applied,
+#: why).  θ: offset of the source from the tangent point (ciao-arfs/README.md §2, or computed
+#: from the mkarf sourcepixelx/y for the onaxis refs; < 1.3′, so V ≥ 0.99).
+ARF_CASES = {
+    "ciao-arfs/source.arf": (3, 0.32, None, False, False,
+        "ObsID 1730, I3, 2000-07, CIAO 2.2: HISTORY names no contam file and mkarf had no dafile"),
+    "ciao-arfs/arf.fits": (7, 0.64, None, True, False,
+        "ObsID 1618, S3, 2001-05, CIAO 3.0, contam N0000; S3 is BI (no dead area)"),
+    "ciao-arfs/9774.arf": (7, 1.25, None, True, True,
+        "ObsID 9774, S3, 2007-12, CIAO 4.3, axeffa N0008, QE N0006, contam N0006, dafile=CALDB"),
+    "ciao-arfs/obs1.arf": (7, 0.08, None, True, True,
+        "ObsID 6903, S3, 2006-04, CIAO 4.2, axeffa N0008, QE N0006, contam N0005, dafile=CALDB"),
+    "ciao-arfs/bubble.arf": (7, 0.67, None, True, False,
+        "ObsID 3098, S3, 2002-05, CIAO 3.3, axeffa N0007, QE N0005, contam N0004"),
+    "ciao-arfs/quiet_0934.arf": (7, 0.57, None, True, False,
+        "ObsID 2561, S3, 2002-09, CIAO 3.1, axeffa N0006, QE N0005, contam N0003, arfmunge'd"),
+    "onaxis-effarea-refs/acisi_aimpt_cy07.arf": (3, 0.31, 264038464.184, True, False,
+        "cycle-7 I3 aimpoint ARF, CIAO 3.2, ARDLIB TIME=264038464.18 (2006-05), contam N0004,"
+        " no dafile"),
+    "onaxis-effarea-refs/aciss_aimpt_cy07.arf": (7, 0.61, 264038464.184, True, False,
+        "cycle-7 S3 aimpoint ARF, CIAO 3.2, ARDLIB TIME=264038464.18 (2006-05), contam N0004"),
+    "onaxis-effarea-refs/acisi_aimpoint_arf.fits": (3, 0.3, None, False, False,
+        "ObsID 1422, I3, 1999-10, CIAO 1.1: QE N0002, axeffa N0004, no contam, no dafile"),
+}  # fmt: skip
+
+#: Cells that cannot agree within 5 % with the current calibration (the built-in mirror follows
+#: CALDB axeffa N0008, the only good AXEFFA in CALDB 4.12; N0004/N0006/N0007 have CAL_QUAL
+#: 4/3/2) → (tolerance, measured built-in/ARF, reason).
+ARF_EXCEPTIONS = {
+    ("ciao-arfs/source.arf", 4.0): (0.07, 1.054, "axeffa N0006 is ~5 % below N0008 at 4 keV"),
+    ("ciao-arfs/arf.fits", 2.3): (0.12, 1.107, "axeffa N0006 + S3 QE N0003 (ARF/QE gives 363 "
+                                  "cm² at 2.3 keV vs 385 from the N0006 I3 ARF, 402 for N0008)"),
+    ("ciao-arfs/arf.fits", 4.0): (0.08, 1.063, "axeffa N0006 + S3 QE N0003"),
+    ("ciao-arfs/bubble.arf", 1.5): (0.07, 0.949, "axeffa N0007 is ~5 % above N0008 at 1.5 keV"),
+    ("ciao-arfs/bubble.arf", 2.3): (0.09, 0.926, "axeffa N0007 is ~8 % above N0008 at 2.3 keV "
+                                    "(bubble/quiet_0934, same QE N0005: 1.08 at 2.3 keV)"),
+    ("ciao-arfs/quiet_0934.arf", 1.5): (0.12, 0.896, "post-processed by arfmunge: 1.3-1.9 keV is "
+                                        "5-6 % above bubble.arf (same QE) and ~10 % above the "
+                                        "other S3 ARFs"),
+    ("onaxis-effarea-refs/aciss_aimpt_cy07.arf", 2.3): (0.07, 1.053, "axeffa N0006, QE N0005"),
+    ("onaxis-effarea-refs/acisi_aimpoint_arf.fits", 1.0): (0.07, 0.945, "1999 calibration: "
+                                                           "QE N0002, axeffa N0004"),
+    ("onaxis-effarea-refs/acisi_aimpoint_arf.fits", 1.5): (0.07, 0.944, "1999 calibration: "
+                                                           "QE N0002, axeffa N0004"),
+}  # fmt: skip
+
+
+def _arf_bin(path: Path, energy: float) -> tuple[float, float, float]:
+    """(bin-centre energy, SPECRESP, TSTART) of the ARF bin holding ``energy``."""
+    with fits.open(path) as hdul:
+        data, header = hdul["SPECRESP"].data, hdul["SPECRESP"].header
+        i = np.flatnonzero((data["ENERG_LO"] <= energy) & (energy < data["ENERG_HI"]))[0]
+        centre = 0.5 * float(data["ENERG_LO"][i] + data["ENERG_HI"][i])
+        return centre, float(data["SPECRESP"][i]), float(header["TSTART"])
+
+
+@shared
+@pytest.mark.parametrize("energy", ENERGIES)
+@pytest.mark.parametrize("name", list(ARF_CASES))
+def test_instrument_map_at_the_aimpoint_matches_ciao_arfs(cal, name, energy):
+    ccd, theta, time_met, contam, dead, _why = ARF_CASES[name]
+    centre, specresp, tstart = _arf_bin(SHARED_DATA / name, energy)
+    time_met = tstart if time_met is None else time_met
+    ratio = instmap_value(cal, ccd, centre, theta, time_met, contam, dead) / specresp
+    tolerance, measured, _reason = ARF_EXCEPTIONS.get((name, energy), (0.05, None, ""))
+    assert abs(ratio - 1) <= tolerance, f"{name} {energy} keV: built-in/ARF = {ratio:.4f}"
+    if measured is not None:  # a documented exception: it stays where it was measured
+        assert ratio == pytest.approx(measured, abs=0.01)
+
+
+@shared
+def test_current_caldb_arfs_agree_within_1_percent(cal):
+    """9774.arf and obs1.arf (the only ARFs made with the current axeffa N0008 + QE N0006)."""
+    for name in ("ciao-arfs/9774.arf", "ciao-arfs/obs1.arf"):
+        ccd, theta, _, contam, dead, _ = ARF_CASES[name]
+        for energy in (1.0, 1.5, 2.3, 3.0, 4.0, 6.0, 8.0):
+            centre, specresp, tstart = _arf_bin(SHARED_DATA / name, energy)
+            value = instmap_value(cal, ccd, centre, theta, tstart, contam, dead)
+            assert value == pytest.approx(specresp, rel=0.012), (name, energy)
+
+
+#: PIMMS 4.8f (cycle 20, taken as 2019-07-01) on-axis areas: within 5 %.
+PIMMS_CASES = {
+    "acis-i": ("ACIS", 3, True),
+    "acis-s": ("ACIS", 7, False),
+    "hrc-i": ("HRC-I", 0, False),
+}
+
+
+@shared
+@pytest.mark.parametrize("energy", ENERGIES)
+@pytest.mark.parametrize("name", list(PIMMS_CASES))
+def test_cycle20_pimms_areas(cal, name, energy):
+    det, chip, dead = PIMMS_CASES[name]
+    e, area = np.loadtxt(REFS / f"chandra_{name}_.area", unpack=True)
+    i = int(np.argmin(np.abs(e - energy)))
+    if det == "ACIS":
+        model = instmap_value(cal, chip, e[i], 0.0, CYCLE20, dead=dead)
+    else:
+        model = cal.mirror_area(e[i]) * cal.detector_qe(det, chip, e[i : i + 1], CYCLE20)[0]
+    assert model == pytest.approx(area[i], rel=0.05), f"{name} {energy} keV"
+
+
+@shared
+@pytest.mark.parametrize("energy", (1.0, 1.5))
+def test_hrc_i_2021_csc_arf(cal, energy):
+    """CSC 2.1 ARF of ObsID 24564 (HRC-I, 2021-09, source 5.85′ off axis)."""
+    path = ARFS / "hrcf24564_000N030_r0001_arf3.fits.gz"
+    centre, specresp, tstart = _arf_bin(path, energy)
+    e = np.array([centre])
+    model = cal.mirror_area(e)[0] * cal.vignetting(centre, np.array(5.85), np.array(0.0))
+    model *= cal.detector_qe("HRC-I", 0, e, tstart)[0]
+    assert model == pytest.approx(specresp, rel=0.05)
+
+
+# ---- the generator -------------------------------------------------------------------------------
+
+
+@shared
+def test_the_tool_regenerates_the_shipped_tables(tmp_path):
+    out = tmp_path / "data"
+    tool = DATA_DIR.parents[2] / "tools" / "make_builtin_calibration.py"
+    spec = importlib.util.spec_from_file_location("make_builtin_calibration", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--shared", str(SHARED_DATA), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in DATA_DIR.iterdir())
+    for path in DATA_DIR.iterdir():
+        if path.suffix == ".csv":
+            new = np.loadtxt(out / path.name, delimiter=",", comments="#")
+            assert np.allclose(new, np.loadtxt(path, delimiter=",", comments="#"), rtol=1e-4)
+            continue
+        with np.load(path) as old, np.load(out / path.name) as new:
+            assert sorted(old.files) == sorted(new.files)
+            for key in old.files:
+                if old[key].dtype.kind == "U":
+                    assert str(old[key]) == str(new[key])
+                else:
+                    assert np.allclose(old[key], new[key], rtol=1e-4, atol=1e-6), key

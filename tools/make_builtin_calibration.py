@@ -1,0 +1,596 @@
+#!/usr/bin/env python
+"""Regenerate the built-in calibration tables in ``fluximage/calib/data/``.
+
+Usage::
+
+    python tools/make_builtin_calibration.py [--shared DIR] [--out DIR] [--report]
+
+``--shared`` is the shared data directory (default ``../shared/data`` next to the repository)
+holding the public inputs named below; ``--report`` prints the checks made on the way.
+Every output file names its sources in its header (CSV ``#`` lines; the ``.npz`` file has a
+``source`` entry).  Inputs (all public):
+
+- ``marx-data/caldb/acisD1997-04-17qeN0006.fits``: MARX's copy of the current CALDB ACIS QE.
+- ``marx-data/caldb/acisD1999-08-13contamN0007_marx.fits``: CALDB contamination N0007 (MARX
+  copy; FXY blocked to 16×16 (I) / 8×8 (S) pixels).
+- ``marx-data/hrc/mcp_qe_{i.v2.2,s.v3}.dat``, ``uvis_{i,s2,s34}.v4.dat``: HRC MCP QE and UV/ion
+  shield transmission (MARX ``bdat`` binary tables).
+- ``marx-data/caldb/{hetg,letg}D1996-11-01greffpr001N0007.fits``: grating efficiencies per
+  HRMA shell; ``marx-data/hrma/ideal.rdb`` and ``iridium.dat``: shell radii and Ir optical
+  constants, used only to weight the HETG shells.
+- ``ciao-arfs/obs1.arf``, ``ciao-arfs/9774.arf`` (sherpa-test-data): CIAO ARFs made with the
+  current HRMA area (axeffa N0008) and QE (N0006), ACIS-S3 near the aimpoint.
+- ``onaxis-effarea-refs/chandra_{acis-i,acis-s,hrc-i}_.area`` (PIMMS 4.8f, cycle 20) and
+  ``ciao-arfs/hrcf24564_000N030_r0001_arf3.fits.gz`` (CSC 2.1 HRC-I ARF, 2021).
+- Numbers transcribed from ``shared/docs/exposure-algorithms.md``: §6.1 HRMA area columns A/B,
+  §6.2 vignetting (MARX 5.5.3 ray trace), §3.3 PIMMS-derived aimpoint transmissions (cycle 18).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import struct
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from scipy.optimize import curve_fit
+
+from fluximage.calib.builtin_tables import (
+    dead_fraction,
+    interp_log_energy,
+    met_from_date,
+    vignetting_bilinear,
+)
+from fluximage.geometry import Detector, builtin_geometry, det_to_chip
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+DEFAULT_OUT = REPO / "fluximage" / "calib" / "data"
+GENERATOR = "tools/make_builtin_calibration.py"
+DOC = "shared/docs/exposure-algorithms.md"
+
+# ---- numbers transcribed from the exposure-algorithms document ------------------------------
+
+#: §6.1 column B: MARX 5.5.3 on-axis ray trace (cm²), used below 0.5 keV.
+MARX_AREA_LOW = ((0.1, 928.0), (0.2, 803.0), (0.28, 750.0), (0.3, 738.0), (0.4, 743.0),
+                 (0.5, 736.0), (0.6, 744.0))  # fmt: skip
+#: §6.1 column A (ARF of ObsID 1730 ÷ QE): the mirror the §3.3 transmissions were divided by.
+COLUMN_A = ((0.4, 791.0), (0.5, 785.0), (0.6, 785.0), (0.8, 778.0), (1.0, 782.0), (1.2, 786.0),
+            (1.5, 787.0), (1.8, 767.0), (2.0, 709.0), (2.1, 369.0), (2.2, 337.0), (2.3, 384.0),
+            (2.5, 396.0), (3.0, 403.0), (3.5, 410.0), (4.0, 404.0), (4.5, 383.0),
+            (5.0, 345.0))  # fmt: skip
+VIGNETTING_THETA = (0, 2, 4, 6, 8, 10, 12, 15, 20)
+#: §6.2: V(E, θ), MARX 5.5.3 ray trace, azimuth-averaged.
+VIGNETTING = (
+    (0.3, 1, 0.987, 0.961, 0.927, 0.888, 0.853, 0.816, 0.758, 0.663),
+    (0.5, 1, 0.996, 0.966, 0.935, 0.897, 0.859, 0.820, 0.765, 0.669),
+    (1.0, 1, 0.992, 0.962, 0.929, 0.894, 0.856, 0.818, 0.761, 0.664),
+    (1.5, 1, 0.992, 0.965, 0.929, 0.894, 0.857, 0.818, 0.758, 0.663),
+    (2.0, 1, 0.990, 0.958, 0.925, 0.888, 0.848, 0.811, 0.751, 0.654),
+    (2.5, 1, 0.992, 0.964, 0.929, 0.890, 0.849, 0.806, 0.744, 0.637),
+    (3.0, 1, 0.988, 0.958, 0.923, 0.883, 0.840, 0.797, 0.732, 0.627),
+    (4.5, 1, 0.988, 0.951, 0.908, 0.854, 0.802, 0.745, 0.659, 0.524),
+    (5.5, 1, 0.981, 0.930, 0.876, 0.806, 0.734, 0.662, 0.557, 0.413),
+    (6.4, 1, 0.970, 0.898, 0.808, 0.716, 0.624, 0.543, 0.446, 0.320),
+    (7.0, 1, 0.979, 0.890, 0.779, 0.677, 0.589, 0.515, 0.407, 0.288),
+    (8.0, 1, 0.980, 0.923, 0.827, 0.720, 0.598, 0.491, 0.384, 0.274),
+    (9.0, 1, 0.962, 0.832, 0.649, 0.504, 0.408, 0.342, 0.267, 0.192),
+)
+#: §3.3: aimpoint transmissions = PIMMS area ÷ (column A × QE); (E, I cy18, I cy20, S cy18, S cy20).
+PIMMS_TRANSMISSION = (
+    (0.5, 0.065, 0.014, 0.069, 0.008), (0.7, 0.11, 0.008, 0.12, 0.031),
+    (0.8, 0.24, 0.038, 0.25, 0.094), (1.0, 0.43, 0.155, 0.45, 0.26),
+    (1.2, 0.58, 0.30, 0.60, 0.43), (1.5, 0.71, 0.50, 0.74, 0.62),
+)  # fmt: skip
+#: Dates taken for the PIMMS cycles (middle of the cycle's year) and the HRC-I ARF.
+CYCLE18_DATE = "2017-07-01"
+CYCLE20_DATE = "2019-07-01"
+HRC_QE_REFERENCE_DATE = "2002-01-01"  # MCP QE model v2.2 (October 2002)
+
+# ---- readers ---------------------------------------------------------------------------------
+
+
+def read_bdat(path: Path) -> tuple[str, np.ndarray]:
+    """(comment, rows × columns) of a MARX ``bdat`` file.
+
+    Layout: 32-byte header (magic, type ``E`` = float32, rows, columns, comment length, all
+    big-endian), the comment text, then the rows' values interleaved, big-endian float32."""
+    raw = path.read_bytes()
+    if raw[4:5] != b"E":
+        raise ValueError(f"{path}: not a float bdat table")
+    nrows, ncols, ncomment = struct.unpack(">iii", raw[5:17])
+    comment = raw[32 : 32 + ncomment].decode("ascii", "replace")
+    data = np.frombuffer(raw[32 + ncomment :], ">f4", count=nrows * ncols)
+    return comment, data.reshape(nrows, ncols).astype(float)
+
+
+def read_arf(path: Path) -> tuple[np.ndarray, np.ndarray, fits.Header]:
+    """(bin-centre energies keV, SPECRESP cm², header) of an ARF."""
+    with fits.open(path) as hdul:
+        data, header = hdul["SPECRESP"].data, hdul["SPECRESP"].header
+        centre = 0.5 * (data["ENERG_LO"] + data["ENERG_HI"]).astype(float)
+        return centre, data["SPECRESP"].astype(float), header.copy()
+
+
+def read_acis_qe(shared: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """CCD_ID → (energies keV, QE) of the CALDB QE N0006 (MARX copy), negatives set to 0."""
+    out = {}
+    with fits.open(shared / "marx-data/caldb/acisD1997-04-17qeN0006.fits") as hdul:
+        for hdu in hdul[1:]:
+            ccd = int(hdu.header.get("CCD_ID", hdu.header["EXTVER"] - 1))
+            out[ccd] = (hdu.data["ENERGY"].astype(float), np.clip(hdu.data["QE"], 0, 1.0))
+    return out
+
+
+def read_contam_n0007(shared: Path) -> dict[int, dict[str, np.ndarray]]:
+    """CCD_ID → one-layer N0007 contamination model (energy, mu, time, tau0, tau1, fxy, block)."""
+    out = {}
+    with fits.open(shared / "marx-data/caldb/acisD1999-08-13contamN0007_marx.fits") as hdul:
+        for hdu in hdul[1:]:
+            if len(hdu.data) != 1:
+                raise ValueError("expected one contaminant layer per CCD")
+            row, ne, nt = hdu.data[0], int(hdu.data[0]["n_energy"]), int(hdu.data[0]["n_time"])
+            out[int(hdu.header["CCD_ID"])] = {
+                "energy": row["energy"][:ne].astype(float), "mu": row["mu"][:ne].astype(float),
+                "time": row["time"][:nt].astype(float), "tau0": row["tau0"][:nt].astype(float),
+                "tau1": row["tau1"][:nt].astype(float), "fxy": np.asarray(row["fxy"], float),
+                "block": int(hdu.header["FXYBLK"]),
+            }  # fmt: skip
+    return out
+
+
+def read_pimms(shared: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    data = np.loadtxt(shared / f"onaxis-effarea-refs/chandra_{name}_.area")
+    return data[:, 0], data[:, 1]
+
+
+# ---- generic helpers -------------------------------------------------------------------------
+
+
+def thin_knots(x: np.ndarray, y: np.ndarray, rel_tol, abs_tol, log_x: bool = False) -> np.ndarray:
+    """Indices of a subset of samples whose linear interpolation (in x or log x) reproduces every
+    sample of every column of ``y`` (n or n × m) within ``rel_tol·|y| + abs_tol`` (greedy);
+    the tolerances may be arrays (one value per sample)."""
+    u = np.log(x) if log_x else np.asarray(x, float)
+    y2 = np.asarray(y, float).reshape(len(u), -1)
+    rel = np.broadcast_to(np.asarray(rel_tol, float), u.shape)[:, None]
+    tol = rel * np.abs(y2) + np.broadcast_to(np.asarray(abs_tol, float), u.shape)[:, None]
+    keep, start = [0], 0
+    while start < len(u) - 1:
+        end = start + 1
+        while end + 1 < len(u):
+            cand = end + 1
+            inner = slice(start + 1, cand)
+            w = ((u[inner] - u[start]) / (u[cand] - u[start]))[:, None]
+            if np.any(np.abs(y2[start] * (1 - w) + y2[cand] * w - y2[inner]) > tol[inner]):
+                break
+            end = cand
+        keep.append(end)
+        start = end
+    return np.array(keep)
+
+
+def fxy_lookup(model: dict[str, np.ndarray], chipx: float, chipy: float) -> float:
+    """N0007 f(x, y) at a chip pixel (nearest block; the map is indexed [y, x])."""
+    fxy, block = model["fxy"], model["block"]
+    ix = int(np.clip((chipx - 0.5) // block, 0, fxy.shape[1] - 1))
+    iy = int(np.clip((chipy - 0.5) // block, 0, fxy.shape[0] - 1))
+    return float(fxy[iy, ix])
+
+
+def n0007_transmission(model, energy, time_met, chipx, chipy) -> np.ndarray:
+    tau = np.interp(time_met, model["time"], model["tau0"]) + np.interp(
+        time_met, model["time"], model["tau1"]
+    ) * fxy_lookup(model, chipx, chipy)
+    return np.exp(-np.interp(energy, model["energy"], model["mu"]) * tau)
+
+
+def aimpoint_pixels() -> dict[str, tuple[int, float, float]]:
+    """Chip pixels of the optical axis at the default SIM positions AI2 (I3) and AS1 (S3)."""
+    geometry = builtin_geometry()
+    out = {}
+    for array, aim, ccd in (("I", "AI2", 3), ("S", "AS1", 7)):
+        det = Detector.create(geometry, "ACIS", sim=dict(geometry.aimpoints)[aim])
+        x, y, on = det_to_chip(det, ccd, *det.fp.origin)
+        assert on
+        out[array] = (ccd, round(float(x), 1), round(float(y), 1))
+    return out
+
+
+def write_csv(path: Path, header: list[str], columns: dict[str, np.ndarray], fmt: str) -> None:
+    """A ``#`` header, a ``# columns:`` line and rows (``fmt`` for values; MET with 10 digits)."""
+    lines = [f"# {line}".rstrip() for line in header]
+    lines.append("# columns: " + ",".join(columns))
+    formats = ["{:.10g}" if name == "time_met" else fmt for name in columns]
+    stacked = np.column_stack([np.asarray(c, float) for c in columns.values()])
+    lines += [",".join(f.format(v) for f, v in zip(formats, row, strict=True)) for row in stacked]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _vignetting_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = np.array(VIGNETTING)
+    return table[:, 0], np.array(VIGNETTING_THETA, float), table[:, 1:]
+
+
+# ---- HRMA on-axis area --------------------------------------------------------------------------
+
+#: ARFs made with the current CALDB HRMA area (axeffa N0008) and ACIS QE (N0006), source θ (′).
+MIRROR_ARFS = (("ciao-arfs/obs1.arf", 0.08), ("ciao-arfs/9774.arf", 1.25))
+
+
+def build_mirror_area(shared: Path, qe, contam, aim) -> tuple[np.ndarray, np.ndarray]:
+    """On-axis area = mean over MIRROR_ARFS of ARF ÷ (V · QE · T_contam N0007) above 0.5 keV,
+    MARX ray trace (§6.1 B, scaled to join) below; thinned to 0.2 % (log-E interpolation)."""
+    ccd, x, y = aim["S"]
+    energy, areas = None, []
+    for name, theta in MIRROR_ARFS:
+        e, specresp, header = read_arf(shared / name)
+        if energy is not None and not np.allclose(e, energy):
+            raise ValueError("the mirror ARFs must share one energy grid")
+        energy = e
+        vig = vignetting_bilinear(*_vignetting_table(), e, theta)
+        trans = n0007_transmission(contam[ccd], e, float(header["TSTART"]), x, y)
+        areas.append(specresp / (np.interp(e, *qe[ccd]) * trans * vig))
+    area = np.mean(areas, axis=0)
+    marx_e, marx_a = np.array(MARX_AREA_LOW).T
+    join = (energy >= 0.5) & (energy <= 0.6)
+    scale = area[join].mean() / np.interp(energy[join], marx_e, marx_a).mean()
+    low = marx_e < 0.5
+    e_all = np.concatenate([marx_e[low], energy[energy >= 0.5]])
+    a_all = np.concatenate([marx_a[low] * scale, area[energy >= 0.5]])
+    keep = thin_knots(e_all, a_all, rel_tol=0.002, abs_tol=0.05, log_x=True)
+    return e_all[keep], a_all[keep]
+
+
+def write_mirror_area(out: Path, energy, area) -> None:
+    arfs = [f"  {n} (source {t}' off axis)" for n, t in MIRROR_ARFS]
+    write_csv(out / "hrma_area.csv", [
+        "Chandra HRMA on-axis effective area (cm2), built-in calibration of fluximage.",
+        "Source: CIAO mkarf ARFs made with CALDB axeffa N0008 + ACIS QE N0006 (ACIS-S3),",
+        *arfs,
+        "(sherpa/sherpa-test-data), divided by vignetting (MARX table), ACIS-S3 QE N0006 and",
+        "the CALDB contamination N0007 at the ARF date; mean of the two. Below 0.5 keV: MARX",
+        f"5.5.3 on-axis ray trace ({DOC} 6.1 column B),",
+        "scaled to join at 0.5-0.6 keV. Knots thinned so that log-energy interpolation is within",
+        "0.2 % of the 0.01-keV curve.",
+        f"Generated by {GENERATOR}.",
+    ], {"energy_kev": energy, "area_cm2": area}, "{:.5g}")  # fmt: skip
+
+
+def write_vignetting(out: Path) -> None:
+    energy, theta, table = _vignetting_table()
+    columns = {"energy_kev": energy}
+    columns.update({f"theta_{t:g}_arcmin": table[:, i] for i, t in enumerate(theta)})
+    write_csv(out / "vignetting.csv", [
+        "HRMA vignetting V(E, theta): off-axis / on-axis area, azimuth-averaged.",
+        f"Source: {DOC} 6.2",
+        "(MARX 5.5.3 ray trace, 8 azimuths x 300k rays per point). Columns: V at theta (arcmin).",
+        f"Generated by {GENERATOR}.",
+    ], columns, "{:.4g}")  # fmt: skip
+
+
+# ---- ACIS QE ---------------------------------------------------------------------------------
+
+
+def _qe_tolerance(energy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(relative, absolute) QE tolerance per row: 0.5 % in 0.5-8 keV, 1 % in 0.3-0.5 keV (steep,
+    many rows), 3 % + 2e-4 outside 0.3-8 keV."""
+    inside = (energy >= 0.3) & (energy <= 8.0)
+    rel = np.where(inside, np.where(energy >= 0.5, 0.005, 0.01), 0.03)
+    return rel, np.where(inside, 1e-6, 2e-4)
+
+
+def build_acis_qe(qe) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per-CCD subsets of the QE file's rows reproducing it (linear in E) within tolerance."""
+    out = {}
+    for ccd, (e, q) in qe.items():
+        keep = thin_knots(e, q, *_qe_tolerance(e))
+        out[ccd] = (e[keep], q[keep])
+    return out
+
+
+def write_acis_qe(out: Path, knots) -> None:
+    ccds = np.concatenate([np.full(len(e), ccd) for ccd, (e, _) in sorted(knots.items())])
+    energy = np.concatenate([e for _, (e, _) in sorted(knots.items())])
+    values = np.concatenate([q for _, (_, q) in sorted(knots.items())])
+    lines = [
+        "ACIS quantum efficiency (incl. the optical blocking filter) per CCD_ID.",
+        "Source: CALDB acisD1997-04-17qeN0006.fits (the current ACIS QE), MARX's copy",
+        "(Chandra-MARX/marx marx/data/caldb). Each CCD's rows are a subset of the file's rows",
+        "chosen so that linear interpolation reproduces every row within 0.5 % in 0.5-8 keV,",
+        "1 % in 0.3-0.5 keV and 3 % (+2e-4) outside 0.3-8 keV.",
+        f"Generated by {GENERATOR}.",
+        "columns: ccd_id,energy_kev,qe",
+    ]
+    text = [f"# {line}" for line in lines]
+    text += [f"{int(c)},{e:.6g},{q:.5g}" for c, e, q in zip(ccds, energy, values, strict=True)]
+    (out / "acis_qe.csv").write_text("\n".join(text) + "\n")
+
+
+# ---- HRC QE ----------------------------------------------------------------------------------
+
+#: CHIP_ID → UV/ion-shield file: HRC-I; HRC-S plates 1 and 3 under the thin wing section,
+#: plate 2 under the thin centre section (the thick strips are not modelled).
+HRC_SHIELDS = (("hrc_i", "mcp_qe_i.v2.2.dat", "uvis_i.v4.dat"),
+               ("hrc_s1", "mcp_qe_s.v3.dat", "uvis_s34.v4.dat"),
+               ("hrc_s2", "mcp_qe_s.v3.dat", "uvis_s2.v4.dat"),
+               ("hrc_s3", "mcp_qe_s.v3.dat", "uvis_s34.v4.dat"))  # fmt: skip
+
+
+def build_hrc_qe(shared: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """MCP QE × shield transmission on the union of the files' energies (0.1-10 keV), thinned."""
+    curves = {}
+    for name, mcp, uvis in HRC_SHIELDS:
+        curves[name] = [read_bdat(shared / "marx-data/hrc" / f)[1] for f in (mcp, uvis)]
+    grid = np.unique(np.concatenate([c[:, 0] for pair in curves.values() for c in pair]))
+    grid = grid[(grid >= 0.1) & (grid <= 10.0)]
+    values = {name: np.interp(grid, mcp[:, 0], mcp[:, 1]) * np.interp(grid, uv[:, 0], uv[:, 1])
+              for name, (mcp, uv) in curves.items()}  # fmt: skip
+    keep = thin_knots(grid, np.column_stack(list(values.values())), rel_tol=0.004, abs_tol=1e-5)
+    return grid[keep], {k: v[keep] for k, v in values.items()}
+
+
+def write_hrc_qe(out: Path, energy, values) -> None:
+    write_csv(out / "hrc_qe.csv", [
+        "HRC QE (MCP QE x UV/ion shield transmission), on-axis models, no time dependence.",
+        "Sources (MARX data, Chandra-MARX/marx marx/data/hrc, from the CXC HRC calibration",
+        "pages): hrc_i = mcp_qe_i.v2.2 (2002 model) x uvis_i.v4; HRC-S plates: mcp_qe_s.v3 x",
+        "uvis_s34.v4 (plates 1, 3: thin wing section) or uvis_s2.v4 (plate 2: thin centre).",
+        "Knots chosen so that linear interpolation is within 0.4 % (+1e-5) of the product.",
+        f"Generated by {GENERATOR}.",
+    ], {"energy_kev": energy, **values}, "{:.5g}")  # fmt: skip
+
+
+def build_hrc_decline(shared: Path, mirror, hrc_energy, hrc_qe) -> list[tuple[str, float]]:
+    """HRC-I QE relative to the 2002 model at three dates: 1 (2002), PIMMS cycle 20 (on-axis)
+    and the CSC 2.1 ARF of ObsID 24564 (2021, 5.85′), each the median ratio over 0.7-2 keV of
+    the reference ÷ (mirror × V × QE_2002)."""
+    band = (0.7, 2.0)
+
+    def ratio(energy, area, theta):
+        sel = (energy >= band[0]) & (energy <= band[1])
+        model = interp_log_energy(energy[sel], *mirror)
+        model *= np.interp(energy[sel], hrc_energy, hrc_qe["hrc_i"])
+        model *= vignetting_bilinear(*_vignetting_table(), energy[sel], theta)
+        return float(np.median(area[sel] / model))
+
+    e, a = read_pimms(shared, "hrc-i")
+    arf_path = shared / "ciao-arfs/hrcf24564_000N030_r0001_arf3.fits.gz"
+    e2, a2, header = read_arf(arf_path)
+    return [(HRC_QE_REFERENCE_DATE, 1.0), (CYCLE20_DATE, ratio(e, a, 0.0)),
+            (header["DATE-OBS"][:10], ratio(e2, a2, 5.85))]  # fmt: skip
+
+
+def write_hrc_decline(out: Path, nodes) -> None:
+    write_csv(out / "hrc_i_qe_time.csv", [
+        "HRC-I QE relative to the 2002 MCP model (hrc_qe.csv), approximate: linear in time",
+        "between these dates, 1 before the first, and after the last continuing at the mean",
+        "rate since the first.",
+        "Source: PIMMS 4.8f HRC-I on-axis area (cycle 20, taken as "
+        f"{CYCLE20_DATE}) and the CSC 2.1",
+        "ARF hrcf24564_000N030_r0001_arf3 (ObsID 24564, 5.85'), each divided by (built-in mirror",
+        "x vignetting x 2002 QE), median over 0.7-2 keV.",
+        f"Generated by {GENERATOR}.",
+    ], {"time_met": [met_from_date(d) for d, _ in nodes], "relative_qe": [v for _, v in nodes]},
+        "{:.6g}")  # fmt: skip
+
+
+# ---- zeroth order ----------------------------------------------------------------------------
+
+FOCAL_LENGTH_MM = 10070.0
+HETG_SHELLS = ("p1", "p3", "p4", "p6")  # extensions 1-4 of the greff file: SHELL 1000 ... 0001
+
+
+def shell_weights(shared: Path, energy: np.ndarray) -> np.ndarray:
+    """Relative on-axis area of HRMA shells 1, 3, 4, 6 (rows) at ``energy``: entrance annulus of
+    the paraboloid × Fresnel reflectivity of Ir squared at the mean grazing angle ρ/(4F)."""
+    lines = [ln.split("\t") for ln in (shared / "marx-data/hrma/ideal.rdb").read_text().splitlines()
+             if ln and not ln.startswith("#")]  # fmt: skip
+    names, rows = lines[0], {ln[0]: ln for ln in lines[2:]}
+    ir = read_bdat(shared / "marx-data/hrma/iridium.dat")[1]  # energy keV, beta, delta
+    beta, delta = (np.interp(energy, ir[:, 0], ir[:, i]) for i in (1, 2))
+    weights = []
+    for shell in HETG_SHELLS:
+        rho_f, rho_a = (float(rows[shell][names.index(k)]) for k in ("rho_f", "rho_a"))
+        graze = 0.5 * (rho_f + rho_a) / (4 * FOCAL_LENGTH_MM)
+        q = np.sqrt((1 - delta + 1j * beta) ** 2 - np.cos(graze) ** 2)
+        refl = np.abs((np.sin(graze) - q) / (np.sin(graze) + q)) ** 2
+        weights.append(np.pi * (rho_f**2 - rho_a**2) * refl**2)
+    return np.array(weights)
+
+
+def build_zeroth_order(shared: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Shell-weighted zeroth-order efficiency of HETG and LETG on a common thinned grid."""
+    effs = {}
+    for grating in ("hetg", "letg"):
+        path = shared / f"marx-data/caldb/{grating}D1996-11-01greffpr001N0007.fits"
+        with fits.open(path) as hdul:
+            effs[grating] = [(h.data["ENERGY"].astype(float),
+                              h.data["EFF"][:, h.data["EFF"].shape[1] // 2].astype(float))
+                             for h in hdul[1:5]]  # fmt: skip
+    grid = np.unique(np.concatenate([e for shells in effs.values() for e, _ in shells]))
+    weights = shell_weights(shared, grid)
+    values = {}
+    for grating, shells in effs.items():
+        zeroth = np.array([np.interp(grid, e, v) for e, v in shells])
+        values[grating] = (weights * zeroth).sum(0) / weights.sum(0)
+    keep = thin_knots(grid, np.column_stack(list(values.values())), rel_tol=0.003, abs_tol=1e-5)
+    return grid[keep], {k: v[keep] for k, v in values.items()}
+
+
+def write_zeroth_order(out: Path, energy, values) -> None:
+    write_csv(out / "zeroth_order.csv", [
+        "Zeroth-order efficiency of the transmission gratings (HRMA-shell weighted).",
+        "Source: CALDB hetgD1996-11-01greffpr001N0007.fits and letgD1996-11-01greffpr001N0007",
+        "(MARX copies), order 0 of each shell (HETG: MEG on shells 1, 3; HEG on 4, 6); weights =",
+        "paraboloid entrance annulus x Fresnel reflectivity of Ir (MARX iridium.dat optical",
+        "constants) squared at the mean grazing angle rho/(4F) (MARX hrma/ideal.rdb radii).",
+        f"Generated by {GENERATOR}.",
+    ], {"energy_kev": energy, **values}, "{:.5g}")  # fmt: skip
+
+
+# ---- contamination ---------------------------------------------------------------------------
+
+FI_DEAD_AREA_PER_S = 0.006508  # CALDB dead_area N0001, FI chips (exposure-algorithms §3.4)
+ACIS_FRAME_TIME_S = 3.2
+I_CHIPS, S_CHIPS = (0, 1, 2, 3), (4, 5, 6, 7, 8, 9)
+#: Energy ranges (keV) not used to fit the high-energy tail of the late optical depth: the
+#: Ir M edges, where the PIMMS mirror and ours are sampled differently.
+EDGE_GAPS = ((1.95, 2.65), (2.85, 2.95), (3.1, 3.25))
+
+
+def _same(arrays, what: str) -> np.ndarray:
+    first = arrays[0]
+    if any(a.shape != first.shape or not np.allclose(a, first) for a in arrays[1:]):
+        raise ValueError(f"N0007: {what} differs between CCDs")
+    return first
+
+
+def n0007_arrays(contam) -> dict[str, np.ndarray]:
+    """The N0007 model in compact form: μ and τ0 are the same for every CCD, τ1 for each array,
+    f(x, y) one 64×64 map per I chip and one 128-row profile for all S chips."""
+    out = {
+        "energy_kev": _same([contam[c]["energy"] for c in range(10)], "energy"),
+        "mu": _same([contam[c]["mu"] for c in range(10)], "mu"),
+        "time_met": _same([contam[c]["time"] for c in range(10)], "time"),
+        "tau0": _same([contam[c]["tau0"] for c in range(10)], "tau0"),
+        "tau1_i": _same([contam[c]["tau1"] for c in I_CHIPS], "tau1 (I)"),
+        "tau1_s": _same([contam[c]["tau1"] for c in S_CHIPS], "tau1 (S)"),
+        "block_i": np.array(_same([np.array(contam[c]["block"]) for c in I_CHIPS], "block")),
+        "block_s": np.array(_same([np.array(contam[c]["block"]) for c in S_CHIPS], "block")),
+    }
+    profile = _same([contam[c]["fxy"] for c in S_CHIPS], "f(x, y) (S)")
+    if not np.allclose(profile, profile[:, :1]):
+        raise ValueError("N0007: the S-array f(x, y) depends on chipx")
+    out["fxy_s"] = profile[:, 0].astype(np.float32)
+    for c in I_CHIPS:
+        out[f"fxy_ccd{c}"] = contam[c]["fxy"].astype(np.float16)
+    return out
+
+
+def _tail(energy, a, b):
+    return a * energy ** (-b)
+
+
+def late_optical_depth(shared: Path, qe, contam, mirror, aim, array: str, report: list[str]):
+    """Excess optical depth at the aimpoint beyond N0007 frozen at its last time, at cycles 18
+    and 20: Δτ20 from the PIMMS 4.8f curve (÷ mirror × QE × (1 − dead) × T_N0007), with a
+    fitted normalisation N and power-law tail above 1.5 keV; cycle 18 = cycle 20 × the ratio of
+    the §3.3 table's optical depths (0.5-1.5 keV, constant outside)."""
+    ccd, x, y = aim[array]
+    model = contam[ccd]
+    t_end = float(model["time"][-1])
+    dead = float(dead_fraction(FI_DEAD_AREA_PER_S, y, ACIS_FRAME_TIME_S)) if ccd in I_CHIPS else 0
+    e, area = read_pimms(shared, "acis-i" if array == "I" else "acis-s")
+    base = interp_log_energy(e, *mirror) * np.interp(e, *qe[ccd]) * (1 - dead)
+    ratio = area / base / n0007_transmission(model, e, t_end, x, y)
+    fit = (e >= 1.5) & (e <= 8.0)
+    for lo, hi in EDGE_GAPS:
+        fit &= (e < lo) | (e > hi)
+    (log_norm, a, b), _ = curve_fit(lambda en, n, a, b: n - _tail(en, a, b), e[fit],
+                                    np.log(ratio[fit]), p0=(0.0, 1.0, 2.5))  # fmt: skip
+    norm = float(np.exp(log_norm))
+    with np.errstate(divide="ignore"):
+        dtau = -np.log(ratio / norm)
+    dtau = np.where(e >= 1.5, _tail(e, a, b), dtau)
+    # below 0.25 keV (areas < 1e-3 cm²) follow the N0007 μ(E) shape from the first good point
+    first = np.argmax((e >= 0.25) & (area > 1e-3))
+    mu = np.interp(e, model["energy"], model["mu"])
+    dtau[:first] = dtau[first] * mu[:first] / mu[first]
+    dtau20 = np.clip(dtau, 0.0, None)
+    # cycle 18: the §3.3 table's optical depths relative to its cycle-20 column
+    table = np.array(PIMMS_TRANSMISSION)
+    cols = (1, 2) if array == "I" else (3, 4)
+    en = table[:, 0]
+    col_a = np.interp(en, *np.array(COLUMN_A).T)
+    conv = col_a / interp_log_energy(en, *mirror) / (1 - dead) / norm
+    conv /= n0007_transmission(model, en, t_end, x, y)
+    tau18, tau20 = (-np.log(table[:, c] * conv) for c in cols)
+    scale = np.interp(np.log(e), np.log(en), tau18 / tau20)
+    dtau18 = dtau20 * scale
+    report.append(
+        f"late contamination ACIS-{array}: aimpoint CCD {ccd} ({x}, {y}), dead {dead:.4f},"
+        f" PIMMS normalisation {norm:.4f}, tail {a:.3f}·E^-{b:.2f}"
+    )
+    report.append(
+        f"  cycle18/cycle20 optical depth ratio at {en.tolist()} keV: "
+        + " ".join(f"{v:.3f}" for v in tau18 / tau20)
+    )
+    keep = thin_knots(e, np.column_stack([dtau18, dtau20]), rel_tol=0.01, abs_tol=0.003)
+    return t_end, e[keep], np.array([dtau18[keep], dtau20[keep]]), norm
+
+
+def build_contamination(shared, qe, contam, mirror, aim, report) -> dict[str, np.ndarray]:
+    out = n0007_arrays(contam)
+    energies, depths, t_end = {}, {}, None
+    for array in ("I", "S"):
+        t_end, energies[array], depths[array], _ = late_optical_depth(
+            shared, qe, contam, mirror, aim, array, report
+        )
+    grid = np.unique(np.concatenate(list(energies.values())))
+    out["late_energy_kev"] = grid
+    for array in ("I", "S"):
+        out[f"late_dtau_{array.lower()}"] = np.array(
+            [np.interp(np.log(grid), np.log(energies[array]), d) for d in depths[array]]
+        )
+        out[f"aimpoint_{array.lower()}"] = np.array(aim[array], float)
+    out["late_time_met"] = np.array(
+        [t_end, met_from_date(CYCLE18_DATE), met_from_date(CYCLE20_DATE)]
+    )
+    out["source"] = np.array(CONTAM_SOURCE)
+    return out
+
+
+CONTAM_SOURCE = f"""ACIS contamination of the fluximage built-in calibration.
+N0007 part (energy_kev, mu, time_met, tau0, tau1_i, tau1_s, fxy_ccd0..3 [y, x] in blocks of
+block_i pixels, fxy_s = S-array f by CHIPY block of block_s pixels): CALDB
+acisD1999-08-13contamN0007.fits, MARX copy acisD1999-08-13contamN0007_marx.fits
+(Chandra-MARX/marx); one layer, T = exp(-mu(E) [tau0(t) + tau1(t) f(x, y)]).
+Late part (late_energy_kev, late_dtau_i/s rows = cycle 18, cycle 20; late_time_met = end of
+N0007, cycle 18 ({CYCLE18_DATE}), cycle 20 ({CYCLE20_DATE}); aimpoint_i/s = CCD, chipx, chipy of
+the optical axis at the default SIM): extra aimpoint optical depth beyond N0007 frozen at
+its last time, from the PIMMS 4.8f cycle-20 ACIS-I/ACIS-S areas (PINTofALE ardb/pimms)
+divided by (built-in mirror x QE N0006 x (1 - dead area) x N0007 transmission), and the
+cycle-18 PIMMS 4.8a transmissions tabulated in {DOC} 3.3. Generated by {GENERATOR}."""
+
+
+# ---- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--report", action="store_true", help="print the checks")
+    args = parser.parse_args(argv)
+    shared, out = args.shared, args.out
+    out.mkdir(parents=True, exist_ok=True)
+    report = [f"generated {dt.date.today().isoformat()} from {shared}"]
+
+    qe = read_acis_qe(shared)
+    contam = read_contam_n0007(shared)
+    aim = aimpoint_pixels()
+    mirror = build_mirror_area(shared, qe, contam, aim)
+    write_mirror_area(out, *mirror)
+    write_vignetting(out)
+    write_acis_qe(out, build_acis_qe(qe))
+    hrc_energy, hrc_qe = build_hrc_qe(shared)
+    write_hrc_qe(out, hrc_energy, hrc_qe)
+    decline = build_hrc_decline(shared, mirror, hrc_energy, hrc_qe)
+    write_hrc_decline(out, decline)
+    report.append("HRC-I relative QE: " + ", ".join(f"{d} {v:.3f}" for d, v in decline))
+    write_zeroth_order(out, *build_zeroth_order(shared))
+    np.savez_compressed(
+        out / "acis_contamination.npz",
+        **build_contamination(shared, qe, contam, mirror, aim, report),
+    )
+    report += [f"{p.name}: {p.stat().st_size} bytes" for p in sorted(out.iterdir())]
+    if args.report:
+        print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -71,14 +71,23 @@ def wcs_keywords(obs: Observation, grid: Grid) -> fits.Header:
     return h
 
 
-def counts_hdu(obs: Observation, grid: Grid, band: Band, counts: np.ndarray) -> fits.PrimaryHDU:
+def stamp(header: fits.Header, calibration: str | None) -> None:
+    """Record the creator and the calibration a product was made with."""
+    header["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    if calibration:
+        header["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
+
+
+def counts_hdu(
+    obs: Observation, grid: Grid, band: Band, counts: np.ndarray, calibration: str | None = None
+) -> fits.PrimaryHDU:
     """The counts image of one band, as CIAO's dmcopy binning makes it."""
     hdu = fits.PrimaryHDU(counts.astype(np.int32, copy=False))
     h = hdu.header
     h.extend(observation_keywords(obs), unique=True)
     h.extend(wcs_keywords(obs, grid), update=True)
     h["HDUNAME"] = ("EVENTS_IMAGE", "Block name")
-    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    stamp(h, calibration)
     h.add_comment(f"Adding keywords for band={band.label}")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
@@ -133,7 +142,7 @@ class Transaction:
         self.written.clear()
 
 
-def fov_hdu(obs: Observation, fovs: list) -> fits.BinTableHDU:
+def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> fits.BinTableHDU:
     """The observation FOV as a CIAO region file: one closed polygon per chip.
 
     Polygons shorter than the longest are padded with their first vertex, as
@@ -163,7 +172,7 @@ def fov_hdu(obs: Observation, fovs: list) -> fits.BinTableHDU:
     h["HDUCLASS"], h["HDUCLAS1"], h["HDUCLAS2"] = "ASC", "REGION", "FOV"
     h["CONTENT"] = ("FOV", "CXC Content key")
     h["MTYPE1"], h["MFORM1"] = "POS", "X,Y"
-    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    stamp(h, calibration)
     sky = obs.sky
     for i, (ctype, crval, crpix, cdelt) in enumerate(
         zip(sky.ctype, sky.crval, sky.crpix, sky.cdelt, strict=True), start=1
@@ -173,7 +182,7 @@ def fov_hdu(obs: Observation, fovs: list) -> fits.BinTableHDU:
     return hdu
 
 
-def asphist_hdu(obs: Observation, hist) -> fits.BinTableHDU:
+def asphist_hdu(obs: Observation, hist, calibration: str | None = None) -> fits.BinTableHDU:
     """An ASPHIST block: one row per occupied bin (offsets arcsec, duration s)."""
     cols = [
         fits.Column(name="X_OFFSET", format="D", unit="arcsec", array=hist.x_offset),
@@ -204,7 +213,7 @@ def asphist_hdu(obs: Observation, hist) -> fits.BinTableHDU:
     h["DY_AVG"] = (float(np.sum(weights * hist.dy)), "[mm] mean dy")
     h["DZ_AVG"] = (float(np.sum(weights * hist.dz)), "[mm] mean dz")
     h["DTH_AVG"] = (float(np.sum(weights * hist.dtheta)), "[deg] mean dtheta")
-    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    stamp(h, calibration)
     return hdu
 
 
@@ -237,11 +246,10 @@ def instmap_hdu(
         h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
         h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
     h["GRATING"] = (obs.grating, "Grating")
-    h["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
     for i in (1, 2):  # physical = chip coordinates
         h[f"WCSTY{i}P"], h[f"CTYPE{i}P"] = "PHYSICAL", ("chipx", "chipy")[i - 1]
         h[f"CRPIX{i}P"], h[f"CRVAL{i}P"], h[f"CDELT{i}P"] = 0.5, 0.5, float(pixels.bin)
         h[f"LTV{i}"] = 0.5 - 0.5 / pixels.bin
     h["LTM1_1"] = h["LTM2_2"] = 1.0 / pixels.bin
-    h["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
+    stamp(h, calibration)
     return hdu

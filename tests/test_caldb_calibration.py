@@ -499,3 +499,22 @@ def test_real_index_names_missing_files():
         cal.detector_qe("HRC-I", 0, e, met("2020-01-01"))
     with pytest.raises(CaldbError, match=r"hetgD1996-11-01greffpr001N0007\.fits"):
         cal.zeroth_order("HETG", e)
+
+
+@needs(REAL_QE)
+def test_real_qe_through_the_caldb_reader_agrees_with_the_builtin(tmp_path):
+    """Issue acceptance: CALDB QE (real file, read through the CALDB layer) vs built-in, 2 %."""
+    from fluximage.calib.builtin import builtin_calibration
+
+    root = tmp_path / "CALDB"
+    link(root, "acis/qe", REAL_QE)
+    modes = "DATAMODE(GRADED,FAINT,VFAINT,FAINT_BIAS,RAW)"
+    write_index(root, "acis", [row("acis/qe", REAL_QE.name, "QE", xno=c + 1, vsd="1997-04-17",
+                                   cbd=[f"CCD_ID({c})", modes]) for c in range(10)])  # fmt: skip
+    cal = caldb_calibration(root, {"DATE-OBS": "2010-07-02T15:00:00", "DATAMODE": "FAINT"})
+    builtin = builtin_calibration()
+    energy = np.linspace(0.3, 8.0, 2000)
+    for ccd in range(10):
+        ref = cal.detector_qe("ACIS", ccd, energy, met("2010-07-02"))
+        ours = builtin.detector_qe("ACIS", ccd, energy, met("2010-07-02"))
+        assert np.max(np.abs(ours - ref) / ref) < 0.02, ccd

@@ -1,0 +1,20 @@
+"""Combining the chips' exposure maps of one band (dmimgcalc img1+img2+...).
+
+All per-chip maps are on the one output grid, so this is a plain pixel sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def combine(maps: Iterable[np.ndarray]) -> np.ndarray:
+    """Sum of per-chip exposure maps (float64)."""
+    total = None
+    for m in maps:
+        total = np.array(m, dtype=np.float64) if total is None else total + m
+    if total is None:
+        raise ValueError("no exposure maps to combine")
+    return total

@@ -1,0 +1,66 @@
+"""Thresholding (dmimgthresh): drop pixels whose exposure is too low (behaviour doc §7.1).
+
+``expmapthresh`` is a dmimgthresh ``cut``: ``X%`` (X percent of the exposure
+map's maximum), a plain number (absolute, in the exposure map's units), or a
+range ``lo:hi`` whose ends may be numbers or percentages and may be empty.
+Pixels whose exposure is below the low end (or above the high end) are set to
+0 in both the counts image and the exposure map.  ``""``, ``none``, ``0``,
+``0%`` and ``:`` switch thresholding off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..messages import FluximageError
+
+OFF = ("", "none", "0", "0%", ":")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Exposure limits (None = no limit)."""
+
+    lo: float | None
+    hi: float | None
+
+    def keep(self, exposure: np.ndarray) -> np.ndarray:
+        keep = np.ones(exposure.shape, dtype=bool)
+        if self.lo is not None:
+            keep &= exposure >= self.lo
+        if self.hi is not None:
+            keep &= exposure <= self.hi
+        return keep
+
+
+def is_off(text: str) -> bool:
+    return text.strip().lower() in OFF
+
+
+def _limit(text: str, peak: float, whole: str) -> float | None:
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        if text.endswith("%"):
+            return float(text[:-1]) / 100.0 * peak
+        return float(text)
+    except ValueError:
+        raise FluximageError(f"Invalid expmapthresh={whole}: not a number or percentage") from None
+
+
+def parse_cut(text: str, exposure: np.ndarray) -> Cut:
+    """The limits ``text`` sets for this exposure map."""
+    peak = float(np.max(exposure)) if exposure.size else 0.0
+    if ":" in text:
+        lo, _, hi = text.partition(":")
+        return Cut(_limit(lo, peak, text), _limit(hi, peak, text))
+    return Cut(_limit(text, peak, text), None)
+
+
+def threshold(counts: np.ndarray, exposure: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The thresholded counts image and exposure map (0 where the exposure fails the cut)."""
+    keep = parse_cut(text, exposure).keep(exposure)
+    return np.where(keep, counts, 0).astype(counts.dtype), np.where(keep, exposure, 0.0)

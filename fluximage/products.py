@@ -253,3 +253,58 @@ def instmap_hdu(
     h["LTM1_1"] = h["LTM2_2"] = 1.0 / pixels.bin
     stamp(h, calibration)
     return hdu
+
+
+EXPMAP_BUNIT = {"default": "cm**2 s", "area": "cm**2", "time": "s"}
+
+
+def _band_keywords(h: fits.Header, band: Band) -> None:
+    if band.weights_file is not None:
+        h["SPECTRUM"] = (band.weights_file, "spectral weights file")
+        h["WGTFILE"] = (band.weights_file, "spectral weights file")
+        h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
+        h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
+    else:
+        h["SPECTRUM"] = ("NONE", "spectral weights file")
+
+
+def expmap_hdu(
+    obs: Observation,
+    grid: Grid,
+    band: Band,
+    data: np.ndarray,
+    units: str,
+    calibration: str | None,
+    chip: int | None = None,
+) -> fits.PrimaryHDU:
+    """An exposure map on the output grid (cm² s, cm² or s by ``units``)."""
+    hdu = fits.PrimaryHDU(np.asarray(data, dtype=np.float64))
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    h.extend(wcs_keywords(obs, grid), update=True)
+    h["HDUNAME"] = ("EXPMAP", "Block name")
+    h["BUNIT"] = (EXPMAP_BUNIT[units], "exposure map units")
+    if chip is not None:
+        h[obs.chip_column.upper()] = (chip, "Chip of this map")
+    h["ENERGY"] = (band.instmap_energy, "[keV] instrument-map energy")
+    _band_keywords(h, band)
+    h["GRATING"] = (obs.grating, "Grating")
+    stamp(h, calibration)
+    return hdu
+
+
+def flux_hdu(
+    obs: Observation, grid: Grid, band: Band, data: np.ndarray, bunit: str, calibration: str | None
+) -> fits.PrimaryHDU:
+    """The exposure-corrected image (block PFLUX_IMAGE)."""
+    hdu = fits.PrimaryHDU(np.asarray(data, dtype=np.float64))
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    h.extend(wcs_keywords(obs, grid), update=True)
+    h["HDUNAME"] = ("PFLUX_IMAGE", "Block name")
+    h["BUNIT"] = (bunit, "counts / exposure")
+    for key, (value, comment) in band.header_keywords().items():
+        h[key] = (value, comment)
+    _band_keywords(h, band)
+    stamp(h, calibration)
+    return hdu

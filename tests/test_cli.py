@@ -36,10 +36,10 @@ def _run(capsys, *args):
     return status, out, err
 
 
-def test_banner_and_plain_error(obs, capsys):
-    status, out, err = _run(capsys, obs, "out/")
-    assert status == 1
-    assert out == (
+def test_banner_and_screen_output(obs, capsys):
+    status, out, err = _run(capsys, obs, "out/", "parallel=no")
+    assert status == 0 and err == ""
+    assert out.startswith(
         "Running fluximage\nVersion: 0.1.0\n\n"
         "Using CSC ACIS broad science energy band.\n"
         "Aspect solution obs/pcad_asol1.fits found.\n"
@@ -48,17 +48,23 @@ def test_banner_and_plain_error(obs, capsys):
         "No CALDB found ($CALDB is not set): using the built-in calibration.\n"
         "The output images will have 133 by 133 pixels, pixel size of 3.936 arcsec,\n"
         "    and cover x=5400.5:6464.5:8,y=3336.5:4400.5:8.\n\n"
+        "Running tasks in serial.\n"
         "Creating aspect histogram for obsid 1843\n"
-        "Creating instrument map for obsid 1843\n"
     )
-    assert err.startswith("# fluximage (0.1.0): ERROR Processing is not available yet")
-    assert len(err.splitlines()) == 1
-    assert "Traceback" not in err
+    assert "Creating instrument map for obsid 1843\nCreating exposure map for obsid 1843\n" in out
+    assert out.rstrip().endswith("     out/broad_flux.img")
 
 
-def test_verbose_0_prints_no_banner(obs, capsys):
+def test_a_plain_error_line(capsys):
+    status, out, err = _run(capsys, "nope.fits", "out/")
+    assert status == 1
+    assert out == "Running fluximage\nVersion: 0.1.0\n\nSkipping nope.fits as it can not be opened.\n"
+    assert err == "# fluximage (0.1.0): ERROR Unable to find any event files matching nope.fits.\n"
+
+
+def test_verbose_0_prints_nothing(obs, capsys):
     status, out, err = _run(capsys, obs, "out/", "verbose=0")
-    assert status == 1 and out == "" and NOT_YET in err
+    assert (status, out, err) == (0, "", "")
 
 
 def test_command_line_problem_wording(capsys):
@@ -70,15 +76,17 @@ def test_command_line_problem_wording(capsys):
     )
 
 
-def test_debug_prints_the_traceback(obs, capsys):
-    status, _, err = _run(capsys, "--debug", obs, "out/")
+def test_debug_prints_the_traceback(capsys):
+    status, _, err = _run(capsys, "--debug", "nope.fits", "out/")
     assert status == 1
     assert "Traceback (most recent call last)" in err
-    assert err.rstrip().splitlines()[-1].startswith("# fluximage (0.1.0): ERROR Processing")
+    assert err.rstrip().splitlines()[-1] == (
+        "# fluximage (0.1.0): ERROR Unable to find any event files matching nope.fits."
+    )
 
 
 def test_switches(obs, capsys):
-    assert _run(capsys, "--paramdebug", "--regtestonly", obs, "o")[2].count(NOT_YET) == 1
+    assert _run(capsys, "--paramdebug", "--regtestonly", obs, "o/")[0] == 0
     status, _, err = _run(capsys, "--background=", "e", "o")
     assert status == 1 and "The --background option must be followed by a file name!" in err
     status, _, err = _run(capsys, "--frobnicate", "e", "o")
@@ -217,9 +225,9 @@ def test_prompting_on_a_real_terminal(isolated_home, tmp_path):
 
 
 def test_python_api_validates_without_touching_pfiles(obs, user_dir, capsys):
-    with pytest.raises(FluximageError, match=NOT_YET):
-        fluximage.run(obs, "out/", binsize=4, clobber=True, bands=["soft", "hard"])
+    result = fluximage.run(obs, "out/", binsize=4, clobber=True, bands=["soft", "hard"])
     assert "Using CSC ACIS hard science energy band." in capsys.readouterr().out
+    assert sorted(result.flux) == ["hard", "soft"] and result.prepared.grid.x.step == 4
     with pytest.raises(FluximageError, match="binsize=-1 is below the minimum"):
         fluximage.run("evt2.fits", "out/", binsize=-1)
     with pytest.raises(FluximageError, match="bin is not a fluximage parameter"):

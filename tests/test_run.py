@@ -1,0 +1,140 @@
+"""Whole fluximage runs on a small synthetic observation: products, names, cleanup, errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from fluximage import cli
+from fluximage.messages import FluximageError
+
+from factory import write_observation
+
+EVT = "obs/acis_evt2.fits"
+
+
+@pytest.fixture
+def obs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "obs", chips=[7], n=3000)
+    return tmp_path
+
+
+def _run(capsys, *args):
+    status = cli.main([EVT, "out/", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_default_run_products_and_listing(obs, capsys):
+    status, out, err = _run(capsys)
+    assert status == 0, err
+    assert sorted(os.listdir("out")) == ["1843.fov", "broad_flux.img", "broad_thresh.expmap", "broad_thresh.img"]
+    tail = out[out.index("The following files were created:"):].splitlines()
+    assert tail == [
+        "The following files were created:", "",
+        " The clipped counts image is:", "     out/broad_thresh.img", "",
+        " The observation FOV is:", "     out/1843.fov", "",
+        " The clipped exposure map is:", "     out/broad_thresh.expmap", "",
+        " The exposure-corrected image is:", "     out/broad_flux.img", "",
+    ]  # fmt: skip
+    counts = fits.getdata("out/broad_thresh.img")
+    expmap = fits.getdata("out/broad_thresh.expmap")
+    flux = fits.getdata("out/broad_flux.img")
+    assert counts.shape == expmap.shape == flux.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(expmap > 0, counts / expmap, 0.0)
+    assert np.array_equal(flux, expected)
+    assert expmap.max() > 0 and (expmap[expmap > 0] >= 0.015 * expmap.max()).all()
+    h = fits.getheader("out/broad_flux.img")
+    assert h["HDUNAME"] == "PFLUX_IMAGE" and h["BUNIT"] == "/cm**2 /s"
+    assert fits.getheader("out/broad_thresh.expmap")["BUNIT"] == "cm**2 s"
+    assert "fluximage version 0.1.0" in str(h["COMMENT"])
+    history = "\n".join(str(c) for c in h["HISTORY"])
+    assert "TOOL  :fluximage" in history and "PARM  :bands=default" in history
+    assert "Creating exposure map for obsid 1843" in out and "Exposure-correcting image for obsid 1843" in out
+
+
+def test_cleanup_no_keeps_every_intermediate(obs, capsys):
+    status, _, err = _run(capsys, "cleanup=no", "bands=soft,hard")
+    assert status == 0, err
+    expected = {"1843.fov", "7.asphist", "7_soft.instmap", "7_hard.instmap", "7_soft.expmap", "7_hard.expmap",
+                "soft.img", "hard.img", "soft_thresh.img", "hard_thresh.img", "soft.expmap", "hard.expmap",
+                "soft_thresh.expmap", "hard_thresh.expmap", "soft_flux.img", "hard_flux.img"}  # fmt: skip
+    assert set(os.listdir("out")) == expected
+    # a single chip: the band's exposure map equals the chip's
+    assert np.array_equal(fits.getdata("out/soft.expmap"), fits.getdata("out/7_soft.expmap"))
+
+
+def test_no_threshold_keeps_the_plain_pair(obs, capsys):
+    status, _, err = _run(capsys, "expmapthresh=none")
+    assert status == 0, err
+    assert sorted(os.listdir("out")) == ["1843.fov", "broad.expmap", "broad.img", "broad_flux.img"]
+
+
+@pytest.mark.parametrize(("units", "expmap_bunit", "flux_bunit"), [
+    ("area", "cm**2", "/cm**2"), ("time", "s", "/s"), ("default", "cm**2 s", "/cm**2 /s"),
+])  # fmt: skip
+def test_units(obs, capsys, units, expmap_bunit, flux_bunit):
+    status, _, err = _run(capsys, f"units={units}", "expmapthresh=none")
+    assert status == 0, err
+    assert fits.getheader("out/broad.expmap")["BUNIT"] == expmap_bunit
+    assert fits.getheader("out/broad_flux.img")["BUNIT"] == flux_bunit
+    if units == "time":  # a 0/1 instrument map: the exposure map is at most the live time
+        live = 1000 * 0.95
+        assert fits.getdata("out/broad.expmap").max() == pytest.approx(live, rel=1e-6)
+
+
+def test_parallel_and_serial_give_identical_products(obs, capsys):
+    assert _run(capsys, "bands=csc", "parallel=no")[0] == 0
+    serial = {f: fits.getdata(f"out/{f}") for f in os.listdir("out") if f != "1843.fov"}
+    assert _run(capsys, "bands=csc", "parallel=yes", "nproc=2", "clobber=yes")[0] == 0
+    for name, data in serial.items():
+        assert np.array_equal(fits.getdata(f"out/{name}"), data), name
+
+
+def test_clobber_and_nothing_left_behind(obs, capsys, monkeypatch):
+    assert _run(capsys)[0] == 0
+    status, _, err = _run(capsys)
+    assert status == 1 and "exists and clobber=no." in err
+    before = {f: os.path.getmtime(f"out/{f}") for f in os.listdir("out")}
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fluximage.pipeline.write_products", interrupted)
+    status, _, err = _run(capsys, "clobber=yes")
+    assert status == 1 and "Keyboard interrupt" in err
+    assert {f: os.path.getmtime(f"out/{f}") for f in os.listdir("out")} == before  # untouched
+    assert not [f for f in os.listdir("out") if f.endswith(".tmp")]
+
+
+def test_failure_while_writing_leaves_no_partial_product(obs, capsys, monkeypatch):
+    from fluximage import products
+
+    calls = {"n": 0}
+    real = products.Transaction.write
+
+    def failing(self, path, hdus):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(self, path, hdus)
+
+    monkeypatch.setattr(products.Transaction, "write", failing)
+    status, _, err = _run(capsys)
+    assert status == 1 and "disk full" in err
+    assert not os.path.exists("out")  # the directory the run made is removed again
+
+
+def test_python_api_returns_the_products(obs):
+    import fluximage
+
+    result = fluximage.run(EVT, "api/", bands="soft", verbose=0)
+    assert result.files.paths == ["api/soft_thresh.img", "api/1843.fov", "api/soft_thresh.expmap", "api/soft_flux.img"]
+    assert result.flux["soft"].shape == result.prepared.grid.shape
+    with pytest.raises(FluximageError, match="exists and clobber=no"):
+        fluximage.run(EVT, "api/", bands="soft", verbose=0)

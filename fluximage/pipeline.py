@@ -47,7 +47,7 @@ from .stages.asphist import (
 from .stages.binning import counts_images
 from .stages.combine import combine
 from .stages.divide import divide, flux_bunit
-from .stages.expmap_direct import exposure_map_direct as exposure_map
+from .stages.expmap import exposure_map
 from .stages.fov import ChipFov, field_of_view, fov_method
 from .stages.instmaps import InstrumentMap, instrument_maps
 from .stages.threshold import threshold

@@ -21,13 +21,17 @@ Two implementations of the same definition:
   coordinates at the duration-weighted mean aspect to those of bin b.  c₀ is
   computed exactly (pixlib) once, only for the grid pixels that some bin can put on
   the chip.  Per bin, c₀ → c_b is fitted to exact pixlib transforms of a lattice of
-  points over the chip and checked on a second, interleaved lattice: an affine fit
-  when its error is below ``AFFINE_ERROR_PIX`` (the dither makes the perspective
-  terms ~1e-5 pixel), else the homography (error ~1e-9 pixel), else — if even that
-  is worse than ``MAX_FIT_ERROR_PIX`` — pixlib itself.  The bins are then applied
-  in chunks: one matrix product gives every bin's map coordinates, which are
-  truncated, clipped into a zero-bordered copy of the map, gathered, and summed with
-  the durations by a second matrix product.
+  points over the chip and checked on a second, interleaved lattice.  The homography
+  is used (measured error 5e-11 chip pixel for ACIS-I with the ±22″ MARX dither,
+  7e-9 for HRC-I), unless an affine fit is already within ``AFFINE_ERROR_PIX`` (only
+  without real dither: the perspective terms of a ±20″ dither reach 1.6e-4 pixel on
+  ACIS-I and 8e-3 on HRC-I, enough to move some nearest-pixel lookups), or the
+  homography is worse than ``MAX_FIT_ERROR_PIX`` (then pixlib is used per bin).
+  With these errors the fast map equals the direct one to rounding, except where a
+  lookup falls within ~1e-9 pixel of a map-pixel boundary.  The bins are applied in
+  cache-sized chunks of pixels × bins: matrix products give every bin's map
+  coordinates, which are truncated, clipped into a zero-bordered copy of the map and
+  gathered; a last matrix product sums them with the durations.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ from ..geometry.pixlib import (
 from .asphist import AspectHistogram, unwrap_ra
 from .instmaps import InstrumentMap
 
-AFFINE_ERROR_PIX = 1e-4  # use the affine fit when it is this good (chip pixels)
-MAX_FIT_ERROR_PIX = 1e-3  # else the homography if this good; else pixlib per bin
+AFFINE_ERROR_PIX = 1e-6  # use the affine fit when it is this good (chip pixels)
+MAX_FIT_ERROR_PIX = 1e-4  # else the homography if this good; else pixlib per bin
 CHUNK_ELEMENTS = 1 << 16  # pixels × bins handled at once by the fast path (cache-sized)
 _BIN_BLOCK = 32  # bins per block
 _MIN_PIXEL_BLOCK = 256
@@ -347,6 +351,47 @@ class _Table:
         return self.values.take(iy)
 
 
+@dataclass(frozen=True, eq=False)
+class _FittedCoordinates:
+    """Bordered map coordinates of footprint pixels from the fitted per-bin transforms."""
+
+    matrix: np.ndarray  # (n_bins, 3, 3): c₀ normalised → bordered map coordinates
+    affine: bool
+    u: np.ndarray  # normalised c₀ of the footprint pixels
+    v: np.ndarray
+
+    def __call__(self, ps: slice, bs: slice) -> tuple[np.ndarray, np.ndarray]:
+        uv1 = np.stack([self.u[ps], self.v[ps], np.ones(len(self.u[ps]))])
+        m = self.matrix[bs]
+        sx, sy = m[:, 0, :] @ uv1, m[:, 1, :] @ uv1
+        if not self.affine:  # 1/den ≈ 2 − den, as in apply_transforms
+            q = (np.array([0.0, 0.0, 2.0]) - m[:, 2, :]) @ uv1
+            sx *= q
+            sy *= q
+        return sx, sy
+
+
+@dataclass(frozen=True, eq=False)
+class _ExactCoordinates:
+    """Bordered map coordinates of footprint pixels from pixlib, bin by bin."""
+
+    det: Detector
+    chip: int
+    aspects: AspectSamples
+    frame: SkyFrame
+    x: np.ndarray  # sky pixels of the footprint pixels
+    y: np.ndarray
+    bin: int
+
+    def __call__(self, ps: slice, bs: slice) -> tuple[np.ndarray, np.ndarray]:
+        a = self.aspects[bs][:, None]
+        cx, cy, _ = sky_to_chip(
+            self.det, self.chip, self.x[None, ps], self.y[None, ps], a, self.frame
+        )
+        offset = 1.0 - 0.5 / self.bin
+        return cx / self.bin + offset, cy / self.bin + offset
+
+
 def exposure_map(
     det: Detector,
     chip: int,
@@ -362,8 +407,9 @@ def exposure_map(
     """The exposure map (ny, nx) float64 on ``grid``: cm² s, or cm² when ``normalize``.
 
     Same definition as :func:`exposure_map_direct`; only grid pixels near the chip are
-    computed.  ``transform``: ``auto`` (affine, else projective, else exact, by the
-    fitted errors), or force ``affine``, ``projective`` or ``exact`` (pixlib per bin).
+    computed, ``chunk_elements`` pixel-bin pairs at a time.  ``transform``: ``auto``
+    (affine, else projective, else exact, by the measured fit errors), or force
+    ``affine``, ``projective`` or ``exact`` (pixlib per bin).
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
@@ -376,44 +422,28 @@ def exposure_map(
     aspects = bin_aspects(hist)[keep]
     reference = mean_aspect(hist)
     fit = fit_bin_transforms(det, chip, aspects, reference, frame, transform)
-    exact = transform == "exact" or (transform == "auto" and not fit.error_pix <= MAX_FIT_ERROR_PIX)
     fp = footprint(det, chip, grid, frame, reference, fit.max_shift_pix + _MARGIN_PIX)
     n_pix = len(fp.flat)
     if n_pix == 0:
         return total
     table = _Table.create(instmap)
-    # chip → bordered map coordinates s = (c − 0.5)/bin + 1, folded into the transforms
-    offset = 1.0 - 0.5 / table.bin
-    to_map = np.array([[1 / table.bin, 0, offset], [0, 1 / table.bin, offset], [0, 0, 1.0]])
-    if exact:
-        sky_x, sky_y = (c.ravel()[fp.flat] for c in grid.centres())
+    if transform == "exact" or (transform == "auto" and not fit.error_pix <= MAX_FIT_ERROR_PIX):
+        x, y = (c.ravel()[fp.flat] for c in grid.centres())
+        coordinates = _ExactCoordinates(det, chip, aspects, frame, x, y, table.bin)
     else:
-        m = to_map @ fit.matrix
-        rows_x, rows_y = m[:, 0, :], m[:, 1, :]
-        # 1/den ≈ 2 − den: den − 1 is ~1e-7 (the check lattice saw the same formula)
-        rows_q = None if fit.affine else np.array([0.0, 0.0, 2.0]) - m[:, 2, :]
+        # chip → bordered map coordinates s = (c − 0.5)/bin + 1, folded into the transforms
+        offset = 1.0 - 0.5 / table.bin
+        to_map = np.array([[1 / table.bin, 0, offset], [0, 1 / table.bin, offset], [0, 0, 1]])
         u = (fp.chipx - fit.centre[0]) / fit.scale
-        uv1 = np.stack([u, (fp.chipy - fit.centre[1]) / fit.scale, np.ones(n_pix)])
+        v = (fp.chipy - fit.centre[1]) / fit.scale
+        coordinates = _FittedCoordinates(to_map @ fit.matrix, fit.affine, u, v)
     acc = np.zeros(n_pix, dtype=np.float64)
     bin_step = max(1, min(len(weights), _BIN_BLOCK))
     pix_step = max(_MIN_PIXEL_BLOCK, chunk_elements // bin_step)
     for p0 in range(0, n_pix, pix_step):
         ps = slice(p0, p0 + pix_step)
-        if not exact:
-            uv1_block = np.ascontiguousarray(uv1[:, ps])
         for b0 in range(0, len(weights), bin_step):
             bs = slice(b0, b0 + bin_step)
-            if exact:
-                cx, cy, _ = sky_to_chip(
-                    det, chip, sky_x[None, ps], sky_y[None, ps], aspects[bs][:, None], frame
-                )
-                sx, sy = cx / table.bin + offset, cy / table.bin + offset
-            else:
-                sx, sy = rows_x[bs] @ uv1_block, rows_y[bs] @ uv1_block
-                if rows_q is not None:
-                    q = rows_q[bs] @ uv1_block
-                    sx *= q
-                    sy *= q
-            acc[ps] += weights[bs] @ table.gather(sx, sy)
+            acc[ps] += weights[bs] @ table.gather(*coordinates(ps, bs))
     total.ravel()[fp.flat] = acc
     return _finish(total, hist, normalize)

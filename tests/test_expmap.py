@@ -1,0 +1,436 @@
+"""Exposure maps: analytic values, footprints, fast vs direct on MARX sets and synthetic cases.
+
+Agreement rule (fast vs direct).  Both paths look up the map pixel containing a chip
+position; the fast path's positions differ from pixlib's by the fit error (measured:
+~1e-11 chip pixel on ACIS-I, ~1e-8 on HRC).  A pixel can therefore differ only if
+one of its lookups falls within that distance of a map-pixel boundary, and then by
+at most one bin's duration times the largest map value.  The tests require:
+|fast − direct| ≤ 1e-9·max for all but at most 3 pixels, every difference within
+that one-lookup bound, and the brief's 0.1 % relative criterion for every pixel
+above 1 % of the maximum.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from fluximage.geometry import Detector, load_geometry
+from fluximage.geometry.grid import Grid, axis_from_bins, parse_grid_text, snap
+from fluximage.geometry.pixlib import (
+    AspectSamples,
+    SkyFrame,
+    chip_size,
+    chip_to_sky,
+    radec_to_sky,
+    sky_to_chip,
+)
+from fluximage.inputs.dmfilter import parse_filter
+from fluximage.inputs.observation import read_observation
+from fluximage.inputs.regions import Polygon
+from fluximage.stages import expmap as E
+from fluximage.stages.asphist import (
+    AspectHistogram,
+    chip_histogram,
+    histogram,
+    max_bins,
+    read_aspect,
+    resolution_xy,
+)
+from fluximage.stages.instmap import PixelGrid
+from fluximage.stages.instmaps import InstrumentMap
+
+from conftest import SHARED_DATA
+from test_observation import Log
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED_DATA / "marx-sim-acisi").is_dir(), reason="../shared/data is absent"
+)
+RA0, DEC0, ROLL0 = 187.2779, 2.0524, 45.0
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def detector(name: str) -> Detector:
+    return Detector.create(load_geometry(), name)
+
+
+def frame_for(det: Detector, ra: float = RA0, dec: float = DEC0) -> SkyFrame:
+    return SkyFrame.for_system(det.fp, ra, dec)
+
+
+def dithered_hist(
+    chip: int,
+    frame: SkyFrame,
+    *,
+    amplitude_arcsec: float = 8.0,
+    res_xy: float = 2.0,
+    roll_deg: float = 0.0,
+    dydz_mm: float = 0.0,
+    dtheta_deg: float = 0.0,
+    n: int = 8000,
+    reference: tuple[float, float, float] = (RA0, DEC0, ROLL0),
+) -> AspectHistogram:
+    """A Lissajous dither (periods 1000 s / 707 s) sampled every 2.5 s, optional roll and
+    detector-offset drifts, binned like asphist."""
+    t = np.arange(n) * 2.5
+    ra0, dec0, roll0 = reference
+    a = amplitude_arcsec / 3600.0
+    ra = ra0 + a * np.sin(2 * np.pi * t / 1000.0) / np.cos(np.deg2rad(dec0))
+    dec = dec0 + a * np.sin(2 * np.pi * t / 707.1 + 0.3)
+    roll = roll0 + roll_deg * np.sin(2 * np.pi * t / 9000.0)
+    dy = dydz_mm * np.sin(2 * np.pi * t / 3100.0)
+    dz = dydz_mm * np.cos(2 * np.pi * t / 4300.0)
+    dtheta = dtheta_deg * np.sin(2 * np.pi * t / 5200.0)
+    samples = AspectSamples(ra, dec, roll, dy, dz, dtheta)
+    x, y = radec_to_sky(frame, ra, dec)
+    x0, y0 = radec_to_sky(frame, ra0, dec0)
+    arcsec = abs(frame.cdelt[1]) * 3600.0
+    w = np.full(n, 2.5 * 0.987)
+    return histogram(chip, samples, (x - x0) * arcsec, (y - y0) * arcsec, w, reference, res_xy)
+
+
+def one_bin_hist(chip: int, duration: float, aspect=(RA0, DEC0, ROLL0)) -> AspectHistogram:
+    one = np.array([1.0])
+    return AspectHistogram(
+        chip, one * duration, 0 * one, 0 * one, 0 * one, one * aspect[0], one * aspect[1],
+        one * aspect[2], 0 * one, 0 * one, 0 * one, aspect, 1.0, 600.0, 10_000,
+    )  # fmt: skip
+
+
+def grid_over(det, chip, frame, binsize: float, pad_pix: float = 60.0, aspect=None) -> Grid:
+    """A grid (edges on the 0.5 + k·bin lattice) covering the chip and ``pad_pix`` around."""
+    n_x, n_y = (float(v) for v in chip_size(det.instrument, chip))
+    aspect = AspectSamples(RA0, DEC0, ROLL0) if aspect is None else aspect
+    cx = np.array([0.5 - pad_pix, n_x + 0.5 + pad_pix])
+    cy = np.array([0.5 - pad_pix, n_y + 0.5 + pad_pix])
+    gx, gy = np.meshgrid(cx, cy)
+    sx, sy = chip_to_sky(det, chip, gx.ravel(), gy.ravel(), aspect, frame)
+    axes = []
+    for lo, hi in ((sx.min(), sx.max()), (sy.min(), sy.max())):
+        a, b = snap(float(lo), float(hi), binsize)
+        axes.append(axis_from_bins(a, b, round((b - a) / binsize)))
+    return Grid(axes[0], axes[1], abs(frame.cdelt[1]) * 3600)
+
+
+def smooth_map(chip: int, pixels: PixelGrid, bad_columns=(300, 301, 702)) -> InstrumentMap:
+    """300 cm² × a gentle gradient, with bad columns (chip x) and the frame-store rows 1-8."""
+    cx, cy = pixels.centres()
+    n = pixels.nx * pixels.bin
+    data = 300.0 * (1.0 + 0.3 * cx / n - 0.2 * cy / n + 0.05 * np.sin(cy / 97.0))
+    for col in bad_columns:
+        data[:, (col - 1) // pixels.bin] = 0.0
+    data[: max(1, 8 // pixels.bin)] = 0.0
+    return InstrumentMap(chip, "broad", pixels, data.astype(np.float32), "")
+
+
+def constant_map(chip: int, pixels: PixelGrid, value: float) -> InstrumentMap:
+    data = np.full((pixels.ny, pixels.nx), value, dtype=np.float32)
+    return InstrumentMap(chip, "broad", pixels, data, "")
+
+
+def mean_chip_coords(det, chip, grid, frame, hist):
+    x, y = grid.centres()
+    cx, cy, _ = sky_to_chip(det, chip, x, y, E.mean_aspect(hist)[0], frame)
+    return cx, cy
+
+
+def assert_agree(fast: np.ndarray, direct: np.ndarray, hist: AspectHistogram, instmap) -> None:
+    """The agreement rule of the module docstring."""
+    top = direct.max()
+    assert top > 0
+    diff = np.abs(fast - direct)
+    assert np.count_nonzero(diff > 1e-9 * top) <= 3
+    assert diff.max() <= hist.duration.max() * float(instmap.data.max()) * (1 + 1e-12)
+    big = direct > 0.01 * top
+    assert (diff[big] / direct[big]).max() < 1e-3
+    # zero where (and only where) the other is zero, up to the same few pixels
+    assert np.count_nonzero((fast > 0) != (direct > 0)) <= 3
+
+
+# ---- analytic ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_constant_map_gives_area_times_time_inside_and_zero_outside(normalize):
+    det = detector("ACIS")
+    frame = frame_for(det)
+    chip, area = 3, 250.0
+    hist = dithered_hist(chip, frame, amplitude_arcsec=8.0, roll_deg=0.02, dydz_mm=0.1)
+    grid = grid_over(det, chip, frame, 8.0)
+    instmap = constant_map(chip, PixelGrid(1024, 1024, 1), area)
+    fast = E.exposure_map(det, chip, instmap, hist, grid, frame, normalize)
+    direct = E.exposure_map_direct(det, chip, instmap, hist, grid, frame, normalize)
+    expected = area if normalize else area * hist.total_duration
+    assert hist.total_duration == pytest.approx(8000 * 2.5 * 0.987)
+    cx, cy = mean_chip_coords(det, chip, grid, frame, hist)
+    # dither ±8″ = ±16 chip pixels (×√2), roll 0.02° moves the corners < 0.5 pixel, dy/dz
+    # 0.1 mm = 4 pixels: 40 pixels from every edge is safely inside for every bin
+    edge = np.minimum(np.minimum(cx - 0.5, 1024.5 - cx), np.minimum(cy - 0.5, 1024.5 - cy))
+    inside, outside = edge > 40, edge < -40
+    assert inside.sum() > 10_000 and outside.sum() > 500
+    for result in (fast, direct):
+        assert result.dtype == np.float64 and result.shape == grid.shape
+        np.testing.assert_allclose(result[inside], expected, rtol=1e-9, atol=0)
+        assert np.all(result[outside] == 0)
+        assert result.max() <= expected * (1 + 1e-9) and result.min() >= 0
+        ramp = ~inside & ~outside  # the dither ramp: every value between 0 and A·T
+        assert np.count_nonzero((result[ramp] > 0) & (result[ramp] < expected * 0.999)) > 0
+    assert_agree(fast, direct, hist, instmap)
+
+
+def test_pixels_far_from_the_chip_are_zero():
+    det = detector("ACIS")
+    frame = frame_for(det)
+    hist = dithered_hist(3, frame)
+    grid = parse_grid_text("100.5:900.5:#100,7000.5:7800.5:#100", 0.492)  # far from I3
+    instmap = constant_map(3, PixelGrid(1024, 1024, 1), 1.0)
+    assert np.all(E.exposure_map(det, 3, instmap, hist, grid, frame, False) == 0)
+    assert np.all(E.exposure_map_direct(det, 3, instmap, hist, grid, frame, False) == 0)
+
+
+def test_only_pixels_near_the_chip_are_computed():
+    """On a grid over the whole detector the fast path visits ~ the dithered chip only."""
+    det = detector("ACIS")
+    frame = frame_for(det)
+    hist = dithered_hist(3, frame)
+    grid = parse_grid_text("0.5:8192.5:#256,0.5:8192.5:#256", 0.492)  # bin 32
+    fit = E.fit_bin_transforms(det, 3, E.bin_aspects(hist), E.mean_aspect(hist), frame)
+    margin = fit.max_shift_pix + 2
+    fp = E.footprint(det, 3, grid, frame, E.mean_aspect(hist), margin)
+    chip_pixels = ((1024 + 2 * margin) * 0.4913 / 0.492 / 32) ** 2
+    assert 0.9 * chip_pixels < len(fp.flat) < 1.1 * chip_pixels < 0.02 * grid.x.n * grid.y.n
+    # every pixel the direct path sees is among them
+    instmap = constant_map(3, PixelGrid(1024, 1024, 1), 1.0)
+    direct = E.exposure_map_direct(det, 3, instmap, hist, grid, frame, False)
+    assert np.isin(np.flatnonzero(direct), fp.flat).all()
+
+
+def test_single_bin_footprint_is_the_chip_polygon():
+    det = detector("ACIS")
+    frame = frame_for(det)
+    chip, duration, binsize = 3, 1234.5, 2.0
+    hist = one_bin_hist(chip, duration)
+    grid = grid_over(det, chip, frame, binsize, pad_pix=10)
+    instmap = constant_map(chip, PixelGrid(1024, 1024, 1), 1.0)
+    fast = E.exposure_map(det, chip, instmap, hist, grid, frame, False)
+    # the chip polygon on the sky (chip edges are straight lines there)
+    corners = np.array([[0.5, 0.5], [1024.5, 0.5], [1024.5, 1024.5], [0.5, 1024.5]])
+    px, py = chip_to_sky(
+        det, chip, corners[:, 0], corners[:, 1], AspectSamples(RA0, DEC0, ROLL0), frame
+    )
+    poly = Polygon(tuple(px), tuple(py))
+    x, y = grid.centres()
+    inside = poly.contains(x, y)
+    # distance of each centre to the nearest polygon edge (sky pixels)
+    dist = np.full(x.shape, np.inf)
+    for i in range(4):
+        ax, ay, bx, by = px[i], py[i], px[(i + 1) % 4], py[(i + 1) % 4]
+        dist = np.minimum(
+            dist, np.abs((bx - ax) * (y - ay) - (by - ay) * (x - ax)) / np.hypot(bx - ax, by - ay)
+        )
+    clear = dist > 1e-6
+    assert np.array_equal((fast > 0)[clear], inside[clear])
+    assert np.all(fast[fast > 0] == duration)
+    # count ≈ chip area / pixel area, within the pixels the edges cut
+    count = np.count_nonzero(fast)
+    perimeter = sum(np.hypot(px[i] - px[i - 1], py[i] - py[i - 1]) for i in range(4))
+    assert abs(count - poly.area() / binsize**2) < perimeter / binsize
+    # ACIS: 1024 chip pixels of 0.4913″ on 0.492″ sky pixels; the tilted chip (LSI x
+    # changes by 1.2 mm across it) and the projection make it 0.2 % smaller
+    nominal = (1024 * 0.023987 / 10070.0 * 206264.806 / 0.492) ** 2
+    assert poly.area() == pytest.approx(0.998 * nominal, rel=1e-3)
+    np.testing.assert_array_equal(
+        fast, E.exposure_map_direct(det, chip, instmap, hist, grid, frame, False)
+    )
+
+
+def test_empty_and_zero_duration_histograms_and_bad_inputs():
+    det = detector("ACIS")
+    frame = frame_for(det)
+    grid = grid_over(det, 3, frame, 16.0)
+    instmap = constant_map(3, PixelGrid(1024, 1024, 1), 5.0)
+    empty = one_bin_hist(3, 0.0)
+    for normalize in (False, True):
+        assert np.all(E.exposure_map(det, 3, instmap, empty, grid, frame, normalize) == 0)
+        assert np.all(E.exposure_map_direct(det, 3, instmap, empty, grid, frame, normalize) == 0)
+    with pytest.raises(ValueError, match="for chip 3, not chip 2"):
+        E.exposure_map(det, 2, instmap, one_bin_hist(2, 1.0), grid, frame, False)
+    with pytest.raises(ValueError, match="transform must be one of"):
+        E.exposure_map(det, 3, instmap, one_bin_hist(3, 1.0), grid, frame, False, transform="x")
+    too_big = InstrumentMap(3, "b", PixelGrid(1025, 1024, 1), np.ones((1024, 1025), np.float32), "")
+    with pytest.raises(ValueError, match="extends beyond chip 3"):
+        E.exposure_map(det, 3, too_big, one_bin_hist(3, 1.0), grid, frame, False)
+
+
+# ---- the per-bin transforms --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "chip", "amplitude", "roll", "dydz"),
+    [("ACIS", 4, 16.0, 0.1, 0.3), ("HRC-S", 3, 20.0, 0.1, 0.3), ("HRC-I", 0, 20.0, 0.0, 0.0)],
+)
+def test_sky_to_chip_is_projective_per_bin(name, chip, amplitude, roll, dydz):
+    """The homography reproduces pixlib to < 1e-6 chip pixel even far off-axis (S0, S3)."""
+    det = detector(name)
+    frame = frame_for(det)
+    hist = dithered_hist(chip, frame, amplitude_arcsec=amplitude, roll_deg=roll, dydz_mm=dydz,
+                         dtheta_deg=0.003, n=3000)  # fmt: skip
+    aspects, ref = E.bin_aspects(hist), E.mean_aspect(hist)
+    projective = E.fit_bin_transforms(det, chip, aspects, ref, frame, "projective")
+    affine = E.fit_bin_transforms(det, chip, aspects, ref, frame, "affine")
+    assert len(hist) > 30
+    assert projective.error_pix < 1e-6 and not projective.affine
+    assert affine.affine and affine.error_pix > 1e3 * projective.error_pix
+    # the largest shift is about the dither plus what roll and dy/dz add
+    scale = det.fp.scale
+    assert projective.max_shift_pix > 0.9 * amplitude / scale
+
+
+# ---- fast vs direct -----------------------------------------------------------------
+
+
+def _marx(name: str, chip: int, binsize: float):
+    d = SHARED_DATA / f"marx-sim-{name}"
+    obs = read_observation(str(d / f"marx_{name}_evt2.fits"), None, "", Log())
+    det = Detector.from_header(load_geometry(), obs.header)
+    aspect = read_aspect([str(d / f"marx_{name}_asol1.fits")])
+    frame = obs.sky.frame
+    res = resolution_xy(binsize * obs.arcsec_per_pixel)
+    hist = chip_histogram(obs, chip, aspect, frame, res, max_bins([aspect], res), parse_filter(""))
+    return det, frame, hist
+
+
+@needs_shared
+def test_marx_acisi_fast_agrees_with_direct(capsys):
+    chip = 3
+    det, frame, hist = _marx("acisi", chip, 8)
+    assert hist.res_xy == pytest.approx(1.968) and len(hist) > 200
+    grid = grid_over(det, chip, frame, 8.0, aspect=E.mean_aspect(hist)[0])
+    instmap = smooth_map(chip, PixelGrid(1024, 1024, 1))
+    t0 = time.perf_counter()
+    fast = E.exposure_map(det, chip, instmap, hist, grid, frame, False)
+    t1 = time.perf_counter()
+    direct = E.exposure_map_direct(det, chip, instmap, hist, grid, frame, False)
+    t2 = time.perf_counter()
+    assert_agree(fast, direct, hist, instmap)
+    # at most EXPOSURE × the largest map value; the chip interior gets about that
+    t = hist.total_duration
+    assert 0.9 * float(instmap.data.max()) * t < fast.max() <= float(instmap.data.max()) * t
+    with capsys.disabled():
+        print(f"\nACIS-I chip 3, {grid.x.n}x{grid.y.n} grid (bin 8), {len(hist)} bins: "
+              f"fast {t1 - t0:.3f} s, direct {t2 - t1:.2f} s, ratio {(t2 - t1) / (t1 - t0):.0f}x")  # fmt: skip
+    # small chunks (pixel and bin blocks) give the same sums
+    np.testing.assert_allclose(
+        E.exposure_map(det, chip, instmap, hist, grid, frame, False, chunk_elements=1000),
+        fast, rtol=1e-12, atol=0,
+    )  # fmt: skip
+    normalized = E.exposure_map(det, chip, instmap, hist, grid, frame, True)
+    np.testing.assert_allclose(normalized * hist.total_duration, fast, rtol=1e-12)
+
+
+@needs_shared
+def test_marx_hrci_binned_map_fast_agrees_with_direct():
+    chip, binsize = 0, 32
+    det, frame, hist = _marx("hrci", chip, binsize)
+    # a binned map: fractions of good pixels at two blocks, a gradient elsewhere
+    pixels = PixelGrid(512, 512, 32)
+    instmap = smooth_map(chip, pixels, bad_columns=(4000, 4033, 12000))
+    instmap.data[100:103, 200:260] *= np.float32(0.375)
+    # the corner at chip (0.5, 0.5) with both edges and the frame-store-like rows
+    ref = E.mean_aspect(hist)[0]
+    sx, sy = chip_to_sky(det, chip, np.array([0.5, 4000.0]), np.array([0.5, 4000.0]), ref, frame)
+    lo_x, lo_y = snap(min(sx) - 500, max(sx), binsize)[0], snap(min(sy) - 500, max(sy), binsize)[0]
+    grid = Grid(axis_from_bins(lo_x, lo_x + 96 * binsize, 96),
+                axis_from_bins(lo_y, lo_y + 96 * binsize, 96), 0.1318)  # fmt: skip
+    fast = E.exposure_map(det, chip, instmap, hist, grid, frame, False)
+    direct = E.exposure_map_direct(det, chip, instmap, hist, grid, frame, False)
+    assert_agree(fast, direct, hist, instmap)
+    assert np.count_nonzero(direct == 0) > 500 and np.count_nonzero(direct) > 2000
+
+
+def test_roll_and_detector_offsets_fast_agrees_with_direct():
+    """Roll bins, dy/dz and dθ drifts: every transform mode agrees with pixlib."""
+    det = detector("ACIS")
+    frame = frame_for(det)
+    chip = 7  # S3 with the I-array aimpoint: off-axis
+    hist = dithered_hist(chip, frame, amplitude_arcsec=16.0, roll_deg=0.3, dydz_mm=0.3,
+                         dtheta_deg=0.01, res_xy=4.0, n=4000)  # fmt: skip
+    assert len(np.unique(np.floor(hist.roll_offset / 600.0))) >= 2
+    grid = grid_over(det, chip, frame, 16.0, pad_pix=80)
+    instmap = smooth_map(chip, PixelGrid(1024, 1024, 1))
+    direct = E.exposure_map_direct(det, chip, instmap, hist, grid, frame, False)
+    for transform in ("auto", "projective", "exact"):
+        fast = E.exposure_map(det, chip, instmap, hist, grid, frame, False, transform=transform)
+        assert_agree(fast, direct, hist, instmap)
+    # the affine form is off by up to its fit error: only a few lookups move
+    affine = E.exposure_map(det, chip, instmap, hist, grid, frame, False, transform="affine")
+    big = direct > 0.01 * direct.max()
+    assert np.median(np.abs(affine - direct)[big] / direct[big]) < 1e-9
+
+
+def test_hrcs_full_resolution_map():
+    """HRC-S: a 4096 × 16456 float32 map (float32 lookup table), chip 2 near its end."""
+    det = detector("HRC-S")
+    frame = frame_for(det)
+    chip, binsize = 2, 64
+    pixels = PixelGrid(4096, 16456, 1)
+    cy = np.arange(1, 16457, dtype=np.float32)[:, None]
+    data = np.broadcast_to(100.0 + cy / 1000.0, (16456, 4096)).astype(np.float32)
+    data[:, 2000:2010] = 0.0
+    instmap = InstrumentMap(chip, "wide", pixels, data, "")
+    assert E._FLOAT64_TABLE_PIXELS < (4096 + 2) * (16456 + 2)  # the float32 lookup table
+    hist = dithered_hist(chip, frame, amplitude_arcsec=20.0, res_xy=8.0, n=2000)
+    ref = E.mean_aspect(hist)[0]
+    sx, sy = chip_to_sky(
+        det, chip, np.array([0.5, 4096.5]), np.array([16456.5, 15000.0]), ref, frame
+    )
+    lo_x = snap(min(sx) - 300, max(sx) + 300, binsize)[0]
+    lo_y = snap(min(sy) - 300, max(sy) + 300, binsize)[0]
+    n_x = int((max(sx) - min(sx) + 600) // binsize) + 1
+    n_y = int((max(sy) - min(sy) + 600) // binsize) + 1
+    grid = Grid(axis_from_bins(lo_x, lo_x + n_x * binsize, n_x),
+                axis_from_bins(lo_y, lo_y + n_y * binsize, n_y), 0.1318)  # fmt: skip
+    fast = E.exposure_map(det, chip, instmap, hist, grid, frame, False)
+    direct = E.exposure_map_direct(det, chip, instmap, hist, grid, frame, False)
+    assert_agree(fast, direct, hist, instmap)
+    assert np.count_nonzero(direct) > 1000 and np.count_nonzero(direct == 0) > 500
+
+
+# ---- through the pipeline's own pieces -----------------------------------------------
+
+
+def test_synthetic_observation_through_prepare(tmp_path, monkeypatch):
+    from fluximage.inputs.resolve import resolve_inputs
+    from fluximage.parameters import read_parameters
+    from fluximage.paramio import open_params
+    from fluximage.pipeline import prepare
+
+    from factory import write_observation
+
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "obs", chips=[7], n=300)
+    params = read_parameters(
+        open_params("fluximage", ["obs/acis_evt2.fits", "out/", "mode=h"], interactive=False)
+    )
+    prepared = prepare(resolve_inputs(params, Log()), Log())
+    frame = prepared.inputs.obs.sky.frame
+    hist = prepared.asphists[7]
+    assert len(hist) == 1  # the factory's aspect does not move
+    for (chip, _band), instmap in prepared.instmaps.items():
+        fast = E.exposure_map(prepared.detector, chip, instmap, hist, prepared.grid, frame, False)
+        direct = E.exposure_map_direct(
+            prepared.detector, chip, instmap, hist, prepared.grid, frame, False
+        )
+        np.testing.assert_array_equal(fast, direct)
+        # one bin: each pixel is T × the map value at its chip position
+        x, y = prepared.grid.centres()
+        cx, cy, on = sky_to_chip(prepared.detector, chip, x, y, E.bin_aspects(hist)[0], frame)
+        expected = hist.total_duration * E.map_values(instmap, cx, cy)
+        np.testing.assert_allclose(fast, expected, rtol=1e-12, atol=0)
+        assert np.count_nonzero(fast) > 0.5 * np.count_nonzero(on)
+        area = E.exposure_map(prepared.detector, chip, instmap, hist, prepared.grid, frame, True)
+        np.testing.assert_allclose(area * hist.total_duration, fast, rtol=1e-12)

@@ -78,16 +78,26 @@ def stamp(header: fits.Header, calibration: str | None) -> None:
         header["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
 
 
+def sky_image(
+    obs: Observation, grid: Grid, data: np.ndarray, hduname: str, calibration: str | None
+) -> fits.PrimaryHDU:
+    """An image on the output grid: observation keywords, WCS, block name, stamp."""
+    hdu = fits.PrimaryHDU(data)
+    h = hdu.header
+    h.extend(observation_keywords(obs), unique=True)
+    h.extend(wcs_keywords(obs, grid), update=True)
+    h["HDUNAME"] = (hduname, "Block name")
+    stamp(h, calibration)
+    return hdu
+
+
 def counts_hdu(
     obs: Observation, grid: Grid, band: Band, counts: np.ndarray, calibration: str | None = None
 ) -> fits.PrimaryHDU:
     """The counts image of one band, as CIAO's dmcopy binning makes it."""
-    hdu = fits.PrimaryHDU(counts.astype(np.int32, copy=False))
+    data = counts.astype(np.int32, copy=False)
+    hdu = sky_image(obs, grid, data, "EVENTS_IMAGE", calibration)
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
-    h.extend(wcs_keywords(obs, grid), update=True)
-    h["HDUNAME"] = ("EVENTS_IMAGE", "Block name")
-    stamp(h, calibration)
     h.add_comment(f"Adding keywords for band={band.label}")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
@@ -278,18 +288,14 @@ def expmap_hdu(
     chip: int | None = None,
 ) -> fits.PrimaryHDU:
     """An exposure map on the output grid (cm² s, cm² or s by ``units``)."""
-    hdu = fits.PrimaryHDU(np.asarray(data, dtype=np.float64))
+    hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "EXPMAP", calibration)
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
-    h.extend(wcs_keywords(obs, grid), update=True)
-    h["HDUNAME"] = ("EXPMAP", "Block name")
     h["BUNIT"] = (EXPMAP_BUNIT[units], "exposure map units")
     if chip is not None:
         h[obs.chip_column.upper()] = (chip, "Chip of this map")
     h["ENERGY"] = (band.instmap_energy, "[keV] instrument-map energy")
     _band_keywords(h, band)
     h["GRATING"] = (obs.grating, "Grating")
-    stamp(h, calibration)
     return hdu
 
 
@@ -297,14 +303,10 @@ def flux_hdu(
     obs: Observation, grid: Grid, band: Band, data: np.ndarray, bunit: str, calibration: str | None
 ) -> fits.PrimaryHDU:
     """The exposure-corrected image (block PFLUX_IMAGE)."""
-    hdu = fits.PrimaryHDU(np.asarray(data, dtype=np.float64))
+    hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "PFLUX_IMAGE", calibration)
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
-    h.extend(wcs_keywords(obs, grid), update=True)
-    h["HDUNAME"] = ("PFLUX_IMAGE", "Block name")
     h["BUNIT"] = (bunit, "counts / exposure")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
     _band_keywords(h, band)
-    stamp(h, calibration)
     return hdu

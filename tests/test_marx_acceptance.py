@@ -59,3 +59,32 @@ def test_aimpoint_exposure_is_exposure_times_the_instrument_map(name, tmp_path):
     m = prepared.instmaps[chip, label]
     value = m.data[int((cy - 0.5) // m.pixels.bin), int((cx - 0.5) // m.pixels.bin)]
     assert exposure / float(obs.header["EXPOSURE"]) == pytest.approx(value, rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["acisi", "aciss"])
+def test_on_axis_point_source_flux(name, tmp_path):
+    """Aperture flux (20", background annulus 30-50") of the on-axis source in 2-7 keV with
+    a flat-spectrum weights file: the truth is 5e-4 ph/cm²/s over 0.3-8 keV, flat in energy,
+    i.e. 5e-4 * 5/7.7 in 2-7 keV.  The 20" aperture holds essentially all of it on axis."""
+    from astropy.io import fits
+
+    from fluximage.geometry import radec_to_sky
+    from fluximage.inputs.observation import read_observation
+
+    weights = tmp_path / "flat.dat"
+    rows = "".join(f"{e:.3f} 1.0\n" for e in np.arange(2.05, 7.0, 0.1))
+    weights.write_text("# ENERG_LO = 2.0\n# ENERG_HI = 7.0\n" + rows)
+    evt = SHARED_DATA / f"marx-sim-{name}" / f"marx_{name}_evt2.fits"
+    header = fits.getheader(evt, 1)
+    obs = read_observation(str(evt), None, "", lambda *a, **k: None)
+    x0, y0 = radec_to_sky(obs.sky.frame, header["RA_NOM"], header["DEC_NOM"])
+    n = 244  # 120" of 0.492" pixels around the source
+    lo_x, lo_y = np.floor(x0 - n / 2) + 0.5, np.floor(y0 - n / 2) + 0.5
+    grid = f"{lo_x}:{lo_x + n}:#{n},{lo_y}:{lo_y + n}:#{n}"
+    result = _run(name, tmp_path, bands=str(weights), xygrid=grid, expmapthresh="none")
+    flux = result.flux["band1"]
+    x, y = result.prepared.grid.centres()
+    radius = np.hypot(x - x0, y - y0) * 0.492
+    aperture, annulus = radius < 20, (radius > 30) & (radius < 50)
+    measured = flux[aperture].sum() - flux[annulus].mean() * aperture.sum()
+    assert measured == pytest.approx(5e-4 * 5.0 / 7.7, rel=0.10)

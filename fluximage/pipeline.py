@@ -109,11 +109,26 @@ def prepare(inputs: Inputs, report: Reporter, calibration: Calibration | None = 
         if workers > 1
         else "Running tasks in serial."
     )
+    step = _echo(report)
+    step("binning", f"counts images of {len(inputs.bands)} band(s) on {grid.text}")
     counts = counts_images(inputs.events, grid, inputs.bands)
+    step("asphist", f"chips {list(inputs.chips)}, {len(aspect)} aspect samples")
     asphists = _aspect_histograms(inputs, detector, frame, aspect, grid, report)
+    step("skyfov", f"method={method}, chips {list(inputs.chips)}")
     fov = field_of_view(detector, inputs.chips, windows, aspect.aspect, frame, method)
+    step("mkinstmap", f"units={inputs.params.units}")
     instmaps = instrument_maps(inputs, detector, grid, asphists, windows, calibration, report)
     return Prepared(inputs, detector, aspect, grid, counts, asphists, fov, calibration, instmaps)
+
+
+def _echo(report: Reporter):
+    """At verbose >= 2 each step is announced, as CIAO's ``>> Running <tool>`` lines."""
+
+    def step(tool: str, args: str) -> None:
+        report(f">> Running {tool}", level=2)
+        report(f">>   args: {args}", level=2)
+
+    return step
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:
@@ -224,6 +239,7 @@ def finish(prepared: Prepared, report: Reporter) -> Result:
     else:
         maps = [one(t) for t in tasks]
     expmaps = dict(zip(tasks, maps, strict=True))
+    _echo(report)("mkexpmap", f"{len(tasks)} map(s), normalize={'yes' if normalize else 'no'}")
     if len(chips) > 1:
         report(
             f"Combining {len(chips)} exposure maps for obsid {label}"

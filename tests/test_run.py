@@ -138,3 +138,12 @@ def test_python_api_returns_the_products(obs):
     assert result.flux["soft"].shape == result.prepared.grid.shape
     with pytest.raises(FluximageError, match="exists and clobber=no"):
         fluximage.run(EVT, "api/", bands="soft", verbose=0)
+
+
+def test_verbose_2_echoes_each_step(obs, capsys):
+    status, out, err = _run(capsys, "verbose=2")
+    assert status == 0, err
+    for tool in ("binning", "asphist", "skyfov", "mkinstmap", "mkexpmap"):
+        assert f">> Running {tool}\n>>   args: " in out
+    assert "Calibration: built-in (" in out
+    assert _run(capsys, "verbose=1", "clobber=yes")[1].count(">> Running") == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from .messages import FluximageError, Reporter
 from .paramio import ParamSet, expand_env
@@ -196,5 +196,3 @@ def resolve_tmpdir(stored: str) -> str:
         raise FluximageError(f"The temporary directory {path} is not actually a directory!")
     return path
 
-
-PARAMETER_NAMES = tuple(f.name for f in fields(FluximageParameters) if f.name != "options")

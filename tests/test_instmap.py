@@ -158,3 +158,18 @@ def test_real_28229_time_map_zeros_are_bad_pixels_and_outside_the_window():
         in_window = (x >= 2) & (x <= 1023) & (y >= 450) & (y <= 575)
         assert np.array_equal(m == 0, ~in_window | bad)
         assert bad[~in_window].sum() < bad.sum()  # some bad pixels do fall inside the window
+
+
+def test_a_map_too_big_for_memory_is_a_clear_error(monkeypatch):
+    from fluximage.messages import FluximageError
+    from fluximage.stages import instmap
+
+    grid = pixel_grid("HRC-I", 1)  # 16384 x 16384 chip pixels: about 20 GB
+    assert instmap.memory_needed(grid) > 20 * 2**30
+    monkeypatch.setattr(instmap, "physical_memory", lambda: 24 * 2**30)
+    with pytest.raises(FluximageError) as err:
+        instmap.check_memory("HRC-I", grid, 1)
+    assert str(err.value).startswith("The HRC-I instrument map for binsize=1 has 16384 by 16384 pixels")
+    assert "use a larger binsize" in str(err.value)
+    instmap.check_memory("HRC-I", pixel_grid("HRC-I", 32), 32)  # 512 x 512: fine
+    instmap.check_memory("ACIS", pixel_grid("ACIS", 1), 1)

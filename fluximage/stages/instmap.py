@@ -18,6 +18,7 @@ binned pixel holds the fraction of good chip pixels in it); HRC-S 4096×16456.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from ..calib.interface import Calibration
 from ..geometry.pixlib import AspectSamples, Detector, chip_off_axis
 from ..inputs.bands import Band, read_weights
+from ..messages import FluximageError
 from .fov import chip_windows
 
 BPMASK_TEXT = "0x03ffff"
@@ -56,6 +58,32 @@ def pixel_grid(detector: str, binsize: float) -> PixelGrid:
         return PixelGrid(4096, 16456, 1)
     block = 1 << max(math.floor(math.log2(max(math.ceil(binsize), 1))), 0)
     return PixelGrid(16384 // block, 16384 // block, block)
+
+
+BYTES_PER_MAP_PIXEL = 80  # coordinates, angles, geometry and the map itself, float64
+
+
+def memory_needed(grid: PixelGrid) -> int:
+    """Bytes one chip's instrument map needs while it is made."""
+    return BYTES_PER_MAP_PIXEL * grid.nx * grid.ny + grid.nx * grid.ny * grid.bin * grid.bin
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(detector: str, grid: PixelGrid, binsize: float) -> None:
+    """Refuse, with a clear message, a map that cannot fit in this machine's memory."""
+    need, have = memory_needed(grid), physical_memory()
+    if have is not None and need > 0.8 * have:
+        raise FluximageError(
+            f"The {detector} instrument map for binsize={binsize:g} has {grid.nx} by {grid.ny} "
+            f"pixels and needs about {need / 2**30:.0f} GB of memory, more than this machine "
+            f"has ({have / 2**30:.0f} GB); use a larger binsize."
+        )
 
 
 def geometry_mask(

@@ -16,6 +16,7 @@ from .asphist import AspectHistogram
 from .instmap import (
     BPMASK_TEXT,
     PixelGrid,
+    check_memory,
     geometry_mask,
     instrument_map,
     map_key,
@@ -88,6 +89,7 @@ def instrument_maps(
     detector = detector_name(inputs)
     binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
     pixels = pixel_grid(detector, binsize)
+    check_memory(detector, pixels, binsize)
     time_met = (obs.tstart + obs.tstop) / 2
     frame_time = float(obs.header.get("EXPTIME", 3.2))
     maps: dict[tuple[int, str], InstrumentMap] = {}

@@ -1,0 +1,1 @@
+"""The small synthetic sample observation shipped with the package (issue 7)."""

@@ -1,0 +1,1 @@
+"""Synthetic Chandra observations (issue 7): placeholder until the simulator lands."""

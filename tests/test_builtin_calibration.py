@@ -469,3 +469,22 @@ def test_the_tool_regenerates_the_shipped_tables(tmp_path):
                     assert str(old[key]) == str(new[key])
                 else:
                     assert np.allclose(old[key], new[key], rtol=1e-4, atol=1e-6), key
+
+
+def test_vignetting_one_energy_path_equals_the_broadcast_bilinear():
+    """The scalar-energy shortcut (row first, then np.interp over θ) gives the same numbers
+    as the full bilinear interpolation, including clamping outside the table."""
+    from fluximage.calib.builtin_tables import vignetting_bilinear
+
+    rng = np.random.default_rng(3)
+    energies, thetas = np.array([0.5, 1.0, 2.0, 4.0, 8.0]), np.array([0, 2, 5, 10, 15, 30.0])
+    table = rng.uniform(0.3, 1.0, (5, 6))
+    theta = rng.uniform(-1.0, 40.0, 2000)
+    for energy in (0.1, 0.5, 0.7, 3.0, 8.0, 12.0):
+        fast = vignetting_bilinear(energies, thetas, table, energy, theta)
+        full = vignetting_bilinear(energies, thetas, table, np.full(theta.shape, energy), theta)
+        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-14)
+    # on a table node the value is the table entry
+    assert vignetting_bilinear(energies, thetas, table, 2.0, np.array([5.0]))[0] == pytest.approx(
+        table[2, 2], abs=1e-14
+    )

@@ -112,8 +112,14 @@ def vignetting_bilinear(
 ) -> np.ndarray:  # fmt: skip
     """V(E, θ) bilinear in (log E, θ) on ``table[energy, theta]``, clamped to the table.
 
-    ``energy_kev`` and ``theta_arcmin`` broadcast against each other.
+    ``energy_kev`` and ``theta_arcmin`` broadcast against each other.  For one energy the
+    table row is interpolated first, then θ by ``np.interp`` (the same numbers, faster).
     """
+    if np.ndim(energy_kev) == 0:
+        grid = np.log(energy_grid_kev)
+        i, u = _cell(grid, np.asarray([np.log(max(float(energy_kev), 1e-6))]))
+        row = (1 - u[0]) * table[i[0]] + u[0] * table[i[0] + 1]
+        return np.interp(np.asarray(theta_arcmin, float), theta_grid_arcmin, row)
     energy, theta = np.broadcast_arrays(
         np.asarray(energy_kev, float), np.asarray(theta_arcmin, float)
     )

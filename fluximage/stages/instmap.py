@@ -138,18 +138,31 @@ def setup(
                         cx, cy, time_met, frame_time_s, grating)  # fmt: skip
 
 
-def monochromatic_map(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
-    """cm² counts/photon at one energy (units default and area)."""
+def _spectral_factor(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
+    """The energy-dependent part of a map: A · QE · Z · V · QEU · T_contam (float64)."""
     e = np.asarray([energy_kev], dtype=float)
     scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(s.detector, s.chip, e, s.time_met)[0])
     if s.grating.upper() not in ("", "NONE"):
         scalar *= float(cal.zeroth_order(s.grating, e)[0])
-    out = scalar * cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg)
-    out = out * cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
+    out = np.array(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg), dtype=np.float64)
+    out *= scalar
+    out *= cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
     if s.detector == "ACIS":
-        out = out * cal.contamination(s.chip, energy_kev, s.chipx, s.chipy, s.time_met)
-        out = out * (1.0 - cal.dead_area(s.chip, s.chipy, s.frame_time_s))
-    return (out * s.geometry).astype(np.float32)
+        out *= cal.contamination(s.chip, energy_kev, s.chipx, s.chipy, s.time_met)
+    return out
+
+
+def _finish_map(cal: Calibration, s: InstmapSetup, spectral: np.ndarray) -> np.ndarray:
+    """× the energy-independent part: (1 − dead area) · geometry; float32."""
+    if s.detector == "ACIS":
+        spectral *= 1.0 - cal.dead_area(s.chip, s.chipy, s.frame_time_s)
+    spectral *= s.geometry
+    return spectral.astype(np.float32)
+
+
+def monochromatic_map(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
+    """cm² counts/photon at one energy (units default and area)."""
+    return _finish_map(cal, s, _spectral_factor(cal, s, energy_kev))
 
 
 def instrument_map(cal: Calibration, s: InstmapSetup, band: Band, units: str) -> np.ndarray:
@@ -163,8 +176,10 @@ def instrument_map(cal: Calibration, s: InstmapSetup, band: Band, units: str) ->
     total = np.zeros(s.geometry.shape, dtype=np.float64)
     for energy, weight in zip(weights.energy_kev, w, strict=True):
         if weight > 0:
-            total += weight * monochromatic_map(cal, s, float(energy))
-    return total.astype(np.float32)
+            spectral = _spectral_factor(cal, s, float(energy))
+            spectral *= weight
+            total += spectral
+    return _finish_map(cal, s, total)
 
 
 def map_key(band: Band, units: str) -> tuple:

@@ -119,6 +119,8 @@ class Transaction:
 
     def write(self, path: str, hdus: fits.HDUList | fits.PrimaryHDU) -> None:
         directory = os.path.dirname(path) or "."
+        # a concurrent run that made this directory and then failed may have removed it
+        os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
         )

@@ -125,6 +125,10 @@ def prepare_output_directory(prefix: str) -> bool:
         return False
     try:
         os.mkdir(directory)
+    except FileExistsError:
+        if os.path.isdir(directory):  # made meanwhile by a concurrent run: not ours to remove
+            return False
+        raise FluximageError(f"Unable to create directory {directory}") from None
     except OSError:
         raise FluximageError(f"Unable to create directory {directory}") from None
     return True

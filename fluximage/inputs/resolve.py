@@ -6,6 +6,7 @@ met is the one reported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -142,4 +143,5 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
 def remove_if_empty(directory: str | None) -> None:
     """Remove a directory this run created, if nothing was written to it."""
     if directory and os.path.isdir(directory) and not os.listdir(directory):
-        os.rmdir(directory)
+        with contextlib.suppress(OSError):  # a concurrent run may have written to it meanwhile
+            os.rmdir(directory)

@@ -448,6 +448,10 @@ def test_hrc_i_2021_csc_arf(cal, energy):
 # ---- the generator -------------------------------------------------------------------------------
 
 
+#: data files made by other tools (each has its own regeneration test)
+OTHER_TOOLS = {"psf_size.csv": "tools/make_psf_table.py"}
+
+
 @shared
 def test_the_tool_regenerates_the_shipped_tables(tmp_path):
     out = tmp_path / "data"
@@ -456,8 +460,9 @@ def test_the_tool_regenerates_the_shipped_tables(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--shared", str(SHARED_DATA), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in DATA_DIR.iterdir())
-    for path in DATA_DIR.iterdir():
+    ours = [p for p in DATA_DIR.iterdir() if p.name not in OTHER_TOOLS]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ours)
+    for path in ours:
         if path.suffix == ".csv":
             new = np.loadtxt(out / path.name, delimiter=",", comments="#")
             assert np.allclose(new, np.loadtxt(path, delimiter=",", comments="#"), rtol=1e-4)

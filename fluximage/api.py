@@ -18,7 +18,9 @@ def run(infile: str | Path, outroot: str | Path, **params: object) -> object:
     """Run fluximage; parameters by their full names with Python values.
 
     ``binsize=None`` means INDEF, booleans may be ``True``/``False``, ``bands``
-    may be a list.  Raises :class:`FluximageError` for bad input.
+    may be a list.  Raises :class:`FluximageError` for bad input.  The returned
+    :class:`pipeline.Result` holds the files written and every image made, in
+    memory, including the intermediates that ``cleanup=yes`` does not write.
     """
     ps = from_file(package_param_dir() / "fluximage.par")
     for name, value in {"infile": infile, "outroot": outroot, **params}.items():
@@ -29,4 +31,4 @@ def run(infile: str | Path, outroot: str | Path, **params: object) -> object:
         except ParamError as exc:
             raise FluximageError(str(exc)) from None
     report = Reporter()
-    return pipeline.run(read_parameters(ps, Options(), report), report)
+    return pipeline.run(read_parameters(ps, Options(), report), report, keep_in_memory=True)

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from astropy.io import fits
 
 from . import __version__
 from .parameters import FluximageParameters
+from .products import (
+    EXPMAP_BUNIT,
+    Transaction,
+    asphist_hdu,
+    counts_hdu,
+    expmap_hdu,
+    flux_hdu,
+    fov_hdu,
+    instmap_hdu,
+)
+from .stages.divide import flux_bunit
+
+if TYPE_CHECKING:
+    from .pipeline import Result
 
 HISTORY_WIDTH = 70
 
@@ -74,3 +89,72 @@ def ordered(files: FileList, cleanup: bool) -> FileList:
         for path in files.blocks.get(label, []):
             out.add(label, path)
     return out
+
+
+def write_products(result: Result, products: Transaction) -> FileList:
+    """Write what the cleanup rules keep (§4.2–4.3); every kept file gets the HISTORY record."""
+    prepared = result.prepared
+    inputs = prepared.inputs
+    params, obs, names, grid = inputs.params, inputs.obs, inputs.names, prepared.grid
+    cal, units, keep_all = prepared.calibration.source, params.units, not params.cleanup
+    files = FileList()
+
+    def put(label: str, path: str, hdu) -> None:
+        add_history(hdu.header, params)
+        products.write(path, hdu)
+        files.add(label, path)
+
+    threshold_on = params.threshold_on
+    for band in inputs.bands:
+        b = band.label
+        if threshold_on:
+            counts = result.thresholded[b][0]
+            put(
+                "clipped counts image",
+                names.thresh_counts(b),
+                counts_hdu(obs, grid, band, counts, cal),
+            )
+        if keep_all or not threshold_on:
+            put(
+                "binned counts image",
+                names.counts(b),
+                counts_hdu(obs, grid, band, prepared.counts[b], cal),
+            )
+    if keep_all:
+        for chip in inputs.chips:
+            put(
+                "aspect histogram",
+                names.asphist(chip),
+                asphist_hdu(obs, prepared.asphists[chip], cal),
+            )
+        for (chip, b), m in prepared.instmaps.items():
+            band = next(x for x in inputs.bands if x.label == b)
+            hdu = instmap_hdu(obs, chip, band, m.pixels, m.data, units, m.detsubsys, cal)
+            put("instrument map", names.instmap(chip, b), hdu)
+    put("observation FOV", names.fov, fov_hdu(obs, prepared.fov, cal))
+    for band in inputs.bands:
+        b = band.label
+        if threshold_on:
+            put("clipped exposure map", names.thresh_expmap(b),
+                expmap_hdu(obs, grid, band, result.thresholded[b][1], units, cal))  # fmt: skip
+    if keep_all:
+        for (chip, b), m in result.expmaps.items():
+            band = next(x for x in inputs.bands if x.label == b)
+            put(
+                "exposure map",
+                names.chip_expmap(chip, b),
+                expmap_hdu(obs, grid, band, m, units, cal, chip),
+            )
+    for band in inputs.bands:
+        b = band.label
+        if keep_all or not threshold_on:
+            put(
+                "exposure map",
+                names.expmap(b),
+                expmap_hdu(obs, grid, band, result.combined[b], units, cal),
+            )
+    for band in inputs.bands:
+        bunit = flux_bunit("", EXPMAP_BUNIT[units])
+        put("exposure-corrected image", names.flux(band.label),
+            flux_hdu(obs, grid, band, result.flux[band.label], bunit, cal))  # fmt: skip
+    return ordered(files, params.cleanup)

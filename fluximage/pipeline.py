@@ -1,38 +1,30 @@
 """The fluximage pipeline, stage by stage.
 
 inputs → aspect → fov → grid → binning → asphist → instmap → expmap → combine →
-threshold → divide → products.  Everything is made in memory; products are
-written under temporary names and renamed into place only when the whole run
-has succeeded, so an error or Ctrl-C leaves nothing behind.
+threshold → divide → products.  :func:`plan` decides everything that needs no
+heavy work (grid, calibration); :func:`build_graph` turns the stages into named
+tasks with prerequisites (behaviour doc §10), run serially or by joblib threads.
+Products are written under temporary names and renamed into place only when
+the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from .calib.interface import Calibration
 from .calib.select import describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
-from .geometry.pixlib import Detector, SkyFrame
+from .geometry.pixlib import Detector
 from .inputs.mask import Window, read_mask
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
-from .outputs import FileList, add_history, ordered
+from .outputs import FileList, write_products
 from .parameters import FluximageParameters
-from .products import (
-    EXPMAP_BUNIT,
-    Transaction,
-    asphist_hdu,
-    counts_hdu,
-    expmap_hdu,
-    flux_hdu,
-    fov_hdu,
-    instmap_hdu,
-)
+from .products import Transaction
 from .stages.asphist import (
     AspectHistogram,
     AspectSolution,
@@ -46,11 +38,25 @@ from .stages.asphist import (
 )
 from .stages.binning import counts_images
 from .stages.combine import combine
-from .stages.divide import divide, flux_bunit
+from .stages.divide import divide
 from .stages.expmap import exposure_map
 from .stages.fov import ChipFov, field_of_view, fov_method
-from .stages.instmaps import InstrumentMap, instrument_maps
+from .stages.instmaps import InstrumentMap, chip_instrument_maps, instmap_context
 from .stages.threshold import threshold
+from .tasks import TaskGraph
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What a run decides before any heavy work."""
+
+    inputs: Inputs
+    detector: Detector
+    aspect: AspectSolution
+    windows: dict[int, list[Window]] | None
+    fov_method: str
+    grid: Grid
+    calibration: Calibration
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,14 +74,30 @@ class Prepared:
     instmaps: dict[tuple[int, str], InstrumentMap]  # (chip, band label) -> map
 
 
-def run(params: FluximageParameters, report: Reporter) -> Result:
-    """Run every stage for the checked parameters; products appear only if all succeed."""
+@dataclass(frozen=True, eq=False)
+class Result:
+    """Everything a run made, in memory, and the files written."""
+
+    prepared: Prepared
+    expmaps: dict[tuple[int, str], np.ndarray]  # (chip, band) -> exposure map on the grid
+    combined: dict[str, np.ndarray]  # band -> all chips
+    thresholded: dict[str, tuple[np.ndarray, np.ndarray]]  # band -> (counts, exposure)
+    flux: dict[str, np.ndarray]  # band -> exposure-corrected image
+    files: FileList | None = None
+
+
+def run(params: FluximageParameters, report: Reporter, keep_in_memory: bool = False) -> Result:
+    """Run every stage for the checked parameters; products appear only if all succeed.
+
+    ``keep_in_memory``: keep every intermediate (aspect histograms, instrument and
+    per-chip exposure maps) in the returned :class:`Result` whatever ``cleanup`` says;
+    otherwise each is dropped as soon as no later step needs it and it is not written.
+    """
     inputs = resolve_inputs(params, report)
     products = Transaction()
     try:
-        prepared = prepare(inputs, report)
-        result = finish(prepared, report)
-        files = write_products(prepared, result, products)
+        result = execute(inputs, report, keep_in_memory=keep_in_memory)
+        files = write_products(result, products)
         products.commit()
     except BaseException:
         products.rollback()
@@ -83,11 +105,52 @@ def run(params: FluximageParameters, report: Reporter) -> Result:
         raise
     for line in files.lines():
         report(line)
-    return Result(prepared, result.expmaps, result.combined, result.thresholded, result.flux, files)
+    return replace(result, files=files)
+
+
+def execute(
+    inputs: Inputs,
+    report: Reporter,
+    calibration: Calibration | None = None,
+    keep_in_memory: bool = True,
+) -> Result:
+    """Plan, then run the task graph; everything in memory, nothing written."""
+    p = plan(inputs, report, calibration)
+    done = build_graph(p, report, keep_in_memory).run(inputs.params.workers())
+    report()
+    bands = [b.label for b in inputs.bands]
+    return Result(
+        _prepared(p, done),
+        {(c, b): done[f"emap-chip{c}-{b}"] for c in inputs.chips for b in bands
+         if f"emap-chip{c}-{b}" in done},
+        {b: done[f"combine-{b}"] for b in bands if f"combine-{b}" in done},
+        {b: done[f"thresh-{b}"] for b in bands if f"thresh-{b}" in done},
+        {b: done[f"divide-{b}"] for b in bands},
+    )  # fmt: skip
 
 
 def prepare(inputs: Inputs, report: Reporter, calibration: Calibration | None = None) -> Prepared:
-    """Aspect, FOV, grid, counts images, aspect histograms and instrument maps."""
+    """Only the stages up to the instrument maps (grid, counts, asphists, FOV, instmaps)."""
+    p = plan(inputs, report, calibration)
+    done = build_graph(p, report, keep_in_memory=True, until="imap").run(inputs.params.workers())
+    return _prepared(p, done)
+
+
+def _prepared(p: Plan, done: dict) -> Prepared:
+    chips = p.inputs.chips
+    instmaps = {}
+    for c in chips:
+        for label, m in done.get(f"imap-chip{c}", {}).items():
+            instmaps[c, label] = m
+    return Prepared(
+        p.inputs, p.detector, p.aspect, p.grid, done.get("evtbin", {}),
+        {c: done[f"asphist-chip{c}"] for c in chips if f"asphist-chip{c}" in done},
+        done["fov"], p.calibration, instmaps,
+    )  # fmt: skip
+
+
+def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = None) -> Plan:
+    """Aspect, mask, grid and calibration, with their screen lines."""
     obs = inputs.obs
     detector = Detector.from_header(load_geometry(), obs.header)
     frame = obs.sky.frame
@@ -109,26 +172,122 @@ def prepare(inputs: Inputs, report: Reporter, calibration: Calibration | None = 
         if workers > 1
         else "Running tasks in serial."
     )
-    step = _echo(report)
-    step("binning", f"counts images of {len(inputs.bands)} band(s) on {grid.text}")
-    counts = counts_images(inputs.events, grid, inputs.bands)
-    step("asphist", f"chips {list(inputs.chips)}, {len(aspect)} aspect samples")
-    asphists = _aspect_histograms(inputs, detector, frame, aspect, grid, report)
-    step("skyfov", f"method={method}, chips {list(inputs.chips)}")
-    fov = field_of_view(detector, inputs.chips, windows, aspect.aspect, frame, method)
-    step("mkinstmap", f"units={inputs.params.units}")
-    instmaps = instrument_maps(inputs, detector, grid, asphists, windows, calibration, report)
-    return Prepared(inputs, detector, aspect, grid, counts, asphists, fov, calibration, instmaps)
+    return Plan(inputs, detector, aspect, windows, method, grid, calibration)
 
 
-def _echo(report: Reporter):
-    """At verbose >= 2 each step is announced, as CIAO's ``>> Running <tool>`` lines."""
+def _counted(verb: str, n: int, noun: str, rest: str) -> str:
+    """'Creating exposure map for ...' for one, 'Creating 6 exposure maps for ...' for more."""
+    return f"{verb} {noun} {rest}" if n == 1 else f"{verb} {n} {noun}s {rest}"
+
+
+def build_graph(
+    p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
+) -> TaskGraph:
+    """The run as tasks (§10): asphist-chipC, fov, evtbin, imap-chipC, emap-chipC-B,
+    combine-B, thresh-B, divide-B.  ``until="imap"`` stops after the instrument maps.
+
+    A task's result is kept when the caller wants everything in memory or it is written
+    (cleanup rules §4.3); otherwise it is dropped once its last dependent has run.
+    """
+    inputs, det, grid, cal = p.inputs, p.detector, p.grid, p.calibration
+    obs, params = inputs.obs, inputs.params
+    frame, label = obs.sky.frame, obs.obsid_label
+    chips, bands = inputs.chips, [b.label for b in inputs.bands]
+    threshold_on = params.threshold_on
+    keep_all = keep_in_memory or not params.cleanup
+    keep_unclipped = keep_all or not threshold_on
+    graph = TaskGraph(announce=report)
 
     def step(tool: str, args: str) -> None:
-        report(f">> Running {tool}", level=2)
-        report(f">>   args: {args}", level=2)
+        report(f">> Running {tool}\n>>   args: {args}", level=2)
 
-    return step
+    nc, nb = len(chips), len(bands)
+    obsid = f"for obsid {label}"
+    graph.group("asphist", _counted("Creating", nc, "aspect histogram", obsid))
+    res_xy = resolution_xy(grid.pixel_arcsec)
+    limit = max_bins([p.aspect], res_xy)
+    dtf = read_dtf(inputs.dtf) if inputs.dtf else None
+
+    def asphist(chip: int):
+        def task(_):
+            step("asphist", f"chip {chip}, {len(p.aspect)} aspect samples")
+            return chip_histogram(obs, chip, p.aspect, frame, res_xy, limit,
+                                  inputs.events.filter, dtf)  # fmt: skip
+
+        return task
+
+    for c in chips:
+        graph.add(f"asphist-chip{c}", asphist(c), group="asphist", keep=keep_all)
+
+    def fov(_):
+        step("skyfov", f"method={p.fov_method}, chips {list(chips)}")
+        return field_of_view(det, chips, p.windows, p.aspect.aspect, frame, p.fov_method)
+
+    graph.add("fov", fov)
+
+    def evtbin(_):
+        step("binning", f"counts images of {nb} band(s) on {grid.text}")
+        return counts_images(inputs.events, grid, inputs.bands)
+
+    graph.add("evtbin", evtbin, keep=keep_unclipped)
+
+    n = nc * nb
+    graph.group("imap", _counted("Creating", n, "instrument map", obsid))
+    graph.add("imap-setup", lambda _: instmap_context(inputs, grid, cal, report), group="imap")
+
+    def imap(chip: int):
+        def task(r):
+            step("mkinstmap", f"chip {chip}, bands {bands}, units={params.units}")
+            hist = r[f"asphist-chip{chip}"]
+            return chip_instrument_maps(inputs, det, chip, hist, p.windows, cal, r["imap-setup"])
+
+        return task
+
+    for c in chips:
+        graph.add(f"imap-chip{c}", imap(c), after=[f"asphist-chip{c}", "imap-setup"],
+                  group="imap", keep=keep_all)  # fmt: skip
+    if until == "imap":
+        return graph
+
+    normalize = params.units == "area"
+    graph.group("emap", _counted("Creating", n, "exposure map", obsid))
+
+    def emap(chip: int, band: str):
+        def task(r):
+            step("mkexpmap", f"chip {chip}, band {band}, normalize={'yes' if normalize else 'no'}")
+            instmap, hist = r[f"imap-chip{chip}"][band], r[f"asphist-chip{chip}"]
+            return exposure_map(det, chip, instmap, hist, grid, frame, normalize)
+
+        return task
+
+    for c in chips:
+        for b in bands:
+            graph.add(f"emap-chip{c}-{b}", emap(c, b),
+                      after=[f"imap-chip{c}", f"asphist-chip{c}"], group="emap",
+                      keep=keep_all)  # fmt: skip
+    if nc > 1:
+        for_bands = obsid if nb == 1 else f"for {nb} bands (obsid {label})"
+        graph.group("combine", f"Combining {nc} exposure maps {for_bands}")
+    for b in bands:
+        names = [f"emap-chip{c}-{b}" for c in chips]
+        graph.add(f"combine-{b}", lambda r, names=names: combine(r[x] for x in names),
+                  after=names, group="combine", keep=keep_unclipped)  # fmt: skip
+    if threshold_on:
+        graph.group("thresh", f"Thresholding data for obsid {label}")
+        for b in bands:
+            graph.add(f"thresh-{b}",
+                      lambda r, b=b: threshold(r["evtbin"][b], r[f"combine-{b}"],
+                                               params.expmapthresh),
+                      after=["evtbin", f"combine-{b}"], group="thresh")  # fmt: skip
+    graph.group("divide", _counted("Exposure-correcting", nb, "image", obsid))
+    for b in bands:
+        if threshold_on:
+            graph.add(f"divide-{b}", lambda r, b=b: divide(*r[f"thresh-{b}"]),
+                      after=[f"thresh-{b}"], group="divide")  # fmt: skip
+        else:
+            graph.add(f"divide-{b}", lambda r, b=b: divide(r["evtbin"][b], r[f"combine-{b}"]),
+                      after=["evtbin", f"combine-{b}"], group="divide")  # fmt: skip
+    return graph
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:
@@ -177,160 +336,3 @@ def _automatic_grid(inputs, detector, frame, aspect, windows, method) -> Grid:
         obs.arcsec_per_pixel,
         no_overlap,
     )
-
-
-def _aspect_histograms(inputs, detector, frame: SkyFrame, aspect, grid: Grid, report) -> dict:
-    obs = inputs.obs
-    chips = inputs.chips
-    report(
-        f"Creating aspect histogram for obsid {obs.obsid_label}"
-        if len(chips) == 1
-        else f"Creating {len(chips)} aspect histograms for obsid {obs.obsid_label}"
-    )
-    res_xy = resolution_xy(grid.pixel_arcsec)
-    limit = max_bins([aspect], res_xy)
-    dtf = read_dtf(inputs.dtf) if inputs.dtf else None
-    return {
-        chip: chip_histogram(obs, chip, aspect, frame, res_xy, limit, inputs.events.filter, dtf)
-        for chip in chips
-    }
-
-
-# --------------------------------------------------------------------------
-# exposure maps, combination, threshold, division
-
-
-@dataclass(frozen=True, eq=False)
-class Result:
-    """Everything a run made, in memory, and the files written."""
-
-    prepared: Prepared
-    expmaps: dict[tuple[int, str], np.ndarray]  # (chip, band) -> exposure map on the grid
-    combined: dict[str, np.ndarray]  # band -> all chips
-    thresholded: dict[str, tuple[np.ndarray, np.ndarray]]  # band -> (counts, exposure)
-    flux: dict[str, np.ndarray]  # band -> exposure-corrected image
-    files: FileList | None = None
-
-
-def finish(prepared: Prepared, report: Reporter) -> Result:
-    """Per-chip exposure maps, then per band: combine, threshold, divide."""
-    inputs = prepared.inputs
-    params, obs = inputs.params, inputs.obs
-    label, chips, bands = obs.obsid_label, inputs.chips, inputs.bands
-    n = len(chips) * len(bands)
-    report(
-        f"Creating exposure map for obsid {label}"
-        if n == 1
-        else f"Creating {n} exposure maps for obsid {label}"
-    )
-    normalize = params.units == "area"
-    tasks = [(chip, band.label) for chip in chips for band in bands]
-
-    def one(task: tuple[int, str]) -> np.ndarray:
-        chip = task[0]
-        instmap, hist = prepared.instmaps[task], prepared.asphists[chip]
-        return exposure_map(
-            prepared.detector, chip, instmap, hist, prepared.grid, obs.sky.frame, normalize
-        )
-
-    workers = params.workers()
-    if workers > 1:
-        maps = Parallel(n_jobs=workers, prefer="threads")(delayed(one)(t) for t in tasks)
-    else:
-        maps = [one(t) for t in tasks]
-    expmaps = dict(zip(tasks, maps, strict=True))
-    _echo(report)("mkexpmap", f"{len(tasks)} map(s), normalize={'yes' if normalize else 'no'}")
-    if len(chips) > 1:
-        report(
-            f"Combining {len(chips)} exposure maps for obsid {label}"
-            if len(bands) == 1
-            else f"Combining {len(chips)} exposure maps for {len(bands)} bands (obsid {label})"
-        )
-    combined = {b.label: combine(expmaps[c, b.label] for c in chips) for b in bands}
-    thresholded = {}
-    if params.threshold_on:
-        report(f"Thresholding data for obsid {label}")
-        for b in bands:
-            thresholded[b.label] = threshold(
-                prepared.counts[b.label], combined[b.label], params.expmapthresh
-            )
-    nb = len(bands)
-    report(
-        f"Exposure-correcting image for obsid {label}"
-        if nb == 1
-        else f"Exposure-correcting {nb} images for obsid {label}"
-    )
-    flux = {}
-    for b in bands:
-        counts, exposure = thresholded.get(b.label, (prepared.counts[b.label], combined[b.label]))
-        flux[b.label] = divide(counts, exposure)
-    report()
-    return Result(prepared, expmaps, combined, thresholded, flux)
-
-
-def write_products(prepared: Prepared, result: Result, products: Transaction) -> FileList:
-    """Write what the cleanup rules keep (§4.2–4.3); every kept file gets the HISTORY record."""
-    inputs = prepared.inputs
-    params, obs, names, grid = inputs.params, inputs.obs, inputs.names, prepared.grid
-    cal, units, keep_all = prepared.calibration.source, params.units, not params.cleanup
-    files = FileList()
-
-    def put(label: str, path: str, hdu) -> None:
-        add_history(hdu.header, params)
-        products.write(path, hdu)
-        files.add(label, path)
-
-    threshold_on = params.threshold_on
-    for band in inputs.bands:
-        b = band.label
-        if threshold_on:
-            counts = result.thresholded[b][0]
-            put(
-                "clipped counts image",
-                names.thresh_counts(b),
-                counts_hdu(obs, grid, band, counts, cal),
-            )
-        if keep_all or not threshold_on:
-            put(
-                "binned counts image",
-                names.counts(b),
-                counts_hdu(obs, grid, band, prepared.counts[b], cal),
-            )
-    if keep_all:
-        for chip in inputs.chips:
-            put(
-                "aspect histogram",
-                names.asphist(chip),
-                asphist_hdu(obs, prepared.asphists[chip], cal),
-            )
-        for (chip, b), m in prepared.instmaps.items():
-            band = next(x for x in inputs.bands if x.label == b)
-            hdu = instmap_hdu(obs, chip, band, m.pixels, m.data, units, m.detsubsys, cal)
-            put("instrument map", names.instmap(chip, b), hdu)
-    put("observation FOV", names.fov, fov_hdu(obs, prepared.fov, cal))
-    for band in inputs.bands:
-        b = band.label
-        if threshold_on:
-            put("clipped exposure map", names.thresh_expmap(b),
-                expmap_hdu(obs, grid, band, result.thresholded[b][1], units, cal))  # fmt: skip
-    if keep_all:
-        for (chip, b), m in result.expmaps.items():
-            band = next(x for x in inputs.bands if x.label == b)
-            put(
-                "exposure map",
-                names.chip_expmap(chip, b),
-                expmap_hdu(obs, grid, band, m, units, cal, chip),
-            )
-    for band in inputs.bands:
-        b = band.label
-        if keep_all or not threshold_on:
-            put(
-                "exposure map",
-                names.expmap(b),
-                expmap_hdu(obs, grid, band, result.combined[b], units, cal),
-            )
-    for band in inputs.bands:
-        bunit = flux_bunit("", EXPMAP_BUNIT[units])
-        put("exposure-corrected image", names.flux(band.label),
-            flux_hdu(obs, grid, band, result.flux[band.label], bunit, cal))  # fmt: skip
-    return ordered(files, params.cleanup)

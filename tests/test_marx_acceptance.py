@@ -26,6 +26,7 @@ def _flat_weights(path, lo, hi, step=0.1):
 
 
 def _run(name, tmp_path, **params):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     d = SHARED_DATA / f"marx-sim-{name}"
     return fluximage.run(
         str(d / f"marx_{name}_evt2.fits"), str(tmp_path / name) + "/",
@@ -206,3 +207,53 @@ def test_hrci_on_axis_point_source_flux(tmp_path):
     decline = result.prepared.calibration.hrc_i_relative_qe((obs.tstart + obs.tstop) / 2)
     assert 0.8 < decline < 0.92
     assert measured == pytest.approx(0.002 / decline, rel=0.10)
+
+
+def test_variants_run_end_to_end(tmp_path):
+    """ACIS-I: bands=csc,broad with cleanup=no (every intermediate, CIAO's names), then
+    units=area and units=time, threshold variants, and xygrid taken from an image file."""
+    import os
+
+    from astropy.io import fits
+
+    chips = [0, 1, 2, 3]
+    bands = ["soft", "medium", "hard", "broad"]
+    full = _run("acisi", tmp_path, bands="csc,broad", cleanup=False)
+    out = tmp_path / "acisi"
+    expected = {f"{b}{s}" for b in bands for s in (".img", "_thresh.img", ".expmap",
+                                                   "_thresh.expmap", "_flux.img")}  # fmt: skip
+    expected |= {f"{c}.asphist" for c in chips}
+    expected |= {f"{c}_{b}.{kind}" for c in chips for b in bands for kind in ("instmap", "expmap")}
+    obsid = full.prepared.inputs.obs.obsid_label
+    expected.add(f"{obsid}.fov")
+    assert set(os.listdir(out)) == expected
+    assert set(full.files.paths) == {str(out / name) for name in expected}
+    for b in bands:  # the combined map is the sum of the chips' maps
+        total = sum(fits.getdata(out / f"{c}_{b}.expmap") for c in chips)
+        np.testing.assert_allclose(fits.getdata(out / f"{b}.expmap"), total, rtol=1e-6)
+    exposure = float(full.prepared.inputs.obs.header["EXPOSURE"])
+    broad = fits.getdata(out / "broad.expmap")
+
+    area = _run("acisi", tmp_path / "area", bands="broad", units="area", expmapthresh="none")
+    # normalised by the aspect histograms' live time, which is EXPOSURE to ~3e-5
+    np.testing.assert_allclose(area.combined["broad"], broad / exposure, rtol=1e-4, atol=1e-4)
+    assert fits.getheader(tmp_path / "area" / "acisi" / "broad.expmap")["BUNIT"] == "cm**2"
+    assert 230 < area.combined["broad"].max() < 310  # cm²: ACIS-I at 2.3 keV ≈ 270 (doc §6.6)
+
+    time = _run("acisi", tmp_path / "time", bands="broad", units="time", expmapthresh="0%")
+    assert time.combined["broad"].max() == pytest.approx(exposure, rel=0.02)  # seconds
+    assert fits.getheader(tmp_path / "time" / "acisi" / "broad_flux.img")["BUNIT"] == "/s"
+
+    for cut, floor in (("10%", 0.10 * broad.max()), ("2000000", 2e6)):
+        clipped = _run("acisi", tmp_path / cut.replace("%", "pc"), bands="broad",
+                       expmapthresh=cut).thresholded["broad"]  # fmt: skip
+        kept = clipped[1] > 0
+        assert np.array_equal(kept, broad >= floor)
+        assert (clipped[0][~kept] == 0).all()
+
+    image = out / "broad_thresh.img"
+    regrid = _run("acisi", tmp_path / "grid", bands="broad", xygrid=str(image))
+    for new, old in ((regrid.prepared.grid.x, full.prepared.grid.x),
+                     (regrid.prepared.grid.y, full.prepared.grid.y)):  # fmt: skip
+        assert (new.lo, new.step, new.n, new.end) == (old.lo, old.step, old.n, old.end)
+    np.testing.assert_array_equal(regrid.flux["broad"], full.flux["broad"])

@@ -32,8 +32,13 @@ def _run(capsys, *args):
 def test_default_run_products_and_listing(obs, capsys):
     status, out, err = _run(capsys)
     assert status == 0, err
-    assert sorted(os.listdir("out")) == ["1843.fov", "broad_flux.img", "broad_thresh.expmap", "broad_thresh.img"]
-    tail = out[out.index("The following files were created:"):].splitlines()
+    assert sorted(os.listdir("out")) == [
+        "1843.fov",
+        "broad_flux.img",
+        "broad_thresh.expmap",
+        "broad_thresh.img",
+    ]
+    tail = out[out.index("The following files were created:") :].splitlines()
     assert tail == [
         "The following files were created:", "",
         " The clipped counts image is:", "     out/broad_thresh.img", "",
@@ -55,7 +60,10 @@ def test_default_run_products_and_listing(obs, capsys):
     assert "fluximage version 0.1.0" in str(h["COMMENT"])
     history = "\n".join(str(c) for c in h["HISTORY"])
     assert "TOOL  :fluximage" in history and "PARM  :bands=default" in history
-    assert "Creating exposure map for obsid 1843" in out and "Exposure-correcting image for obsid 1843" in out
+    assert (
+        "Creating exposure map for obsid 1843" in out
+        and "Exposure-correcting image for obsid 1843" in out
+    )
 
 
 def test_cleanup_no_keeps_every_intermediate(obs, capsys):
@@ -134,7 +142,12 @@ def test_python_api_returns_the_products(obs):
     import fluximage
 
     result = fluximage.run(EVT, "api/", bands="soft", verbose=0)
-    assert result.files.paths == ["api/soft_thresh.img", "api/1843.fov", "api/soft_thresh.expmap", "api/soft_flux.img"]
+    assert result.files.paths == [
+        "api/soft_thresh.img",
+        "api/1843.fov",
+        "api/soft_thresh.expmap",
+        "api/soft_flux.img",
+    ]
     assert result.flux["soft"].shape == result.prepared.grid.shape
     with pytest.raises(FluximageError, match="exists and clobber=no"):
         fluximage.run(EVT, "api/", bands="soft", verbose=0)
@@ -147,3 +160,54 @@ def test_verbose_2_echoes_each_step(obs, capsys):
         assert f">> Running {tool}\n>>   args: " in out
     assert "Calibration: built-in (" in out
     assert _run(capsys, "verbose=1", "clobber=yes")[1].count(">> Running") == 0
+
+
+def _pipeline_run(keep_in_memory, **params):
+    """pipeline.run as the command line calls it (keep_in_memory=False) or the API (True)."""
+    from fluximage import pipeline
+    from fluximage.messages import Reporter
+    from fluximage.parameters import Options, read_parameters
+    from fluximage.paramio import from_file, package_param_dir, python_to_text
+
+    ps = from_file(package_param_dir() / "fluximage.par")
+    for name, value in {"infile": EVT, "verbose": 0, **params}.items():
+        ps.set(name, python_to_text(ps.param(name), value))
+    report = Reporter(verbose=0)
+    return pipeline.run(read_parameters(ps, Options(), report), report, keep_in_memory)
+
+
+def test_intermediates_are_released_unless_written_or_asked_for(obs):
+    """cleanup=yes on the command line: aspect histograms, instrument maps, per-chip and
+    unclipped maps are dropped once used; cleanup=no keeps (and writes) them; the API keeps
+    everything.  The products are the same either way."""
+    lean = _pipeline_run(False, outroot="lean/", bands="csc")
+    assert lean.prepared.asphists == {} and lean.prepared.instmaps == {}
+    assert lean.expmaps == {} and lean.combined == {} and lean.prepared.counts == {}
+    assert sorted(lean.flux) == ["hard", "medium", "soft"]
+    full = _pipeline_run(False, outroot="full/", bands="csc", cleanup=False)
+    assert sorted(full.prepared.asphists) == [7] and len(full.prepared.instmaps) == 3
+    assert len(full.expmaps) == 3 and len(full.combined) == 3
+    api = _pipeline_run(True, outroot="api/", bands="csc")
+    assert len(api.prepared.instmaps) == 3 and len(api.expmaps) == 3
+    for band in lean.flux:
+        assert np.array_equal(lean.flux[band], full.flux[band])
+        assert np.array_equal(lean.flux[band], api.flux[band])
+        assert np.array_equal(fits.getdata(f"lean/{band}_flux.img"), lean.flux[band])
+
+
+def test_parallel_run_prints_each_step_message_once(obs, capsys):
+    status, out, err = _run(capsys, "bands=csc", "parallel=yes", "nproc=2")
+    assert status == 0, err
+    for line in (
+        "Creating aspect histogram for obsid 1843",
+        "Creating 3 instrument maps for obsid 1843",
+        "Creating 3 exposure maps for obsid 1843",
+        "Thresholding data for obsid 1843",
+        "Exposure-correcting 3 images for obsid 1843",
+    ):
+        assert out.count(line + "\n") == 1, line
+    assert (
+        out.index("Creating 3 exposure maps")
+        < out.index("Thresholding data")
+        < out.index("Exposure-correcting")
+    )

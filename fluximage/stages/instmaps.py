@@ -63,50 +63,56 @@ def bad_pixels(
     return bad_pixel_mask(path, chip if detector != "HRC-I" else None, nx, ny)
 
 
-def instrument_maps(
-    inputs: Inputs,
-    det: Detector,
-    grid: Grid,
-    asphists: dict[int, AspectHistogram],
-    windows,
-    cal: Calibration,
-    report: Reporter,
-) -> dict[tuple[int, str], InstrumentMap]:
-    """Every (chip, band) map; bands whose map would be identical share one array."""
-    obs, units = inputs.obs, inputs.params.units
-    n = len(inputs.chips) * len(inputs.bands)
-    label = obs.obsid_label
-    report(
-        f"Creating instrument map for obsid {label}"
-        if n == 1
-        else f"Creating {n} instrument maps for obsid {label}"
-    )
-    if (
-        inputs.badpix.source == "caldb"
-        and cal.bad_pixel_file(detector_name(inputs), obs.tstart) is None
-    ):
-        report("WARNING: no CALDB bad-pixel file is available, so no bad pixels are applied.")
+@dataclass(frozen=True)
+class InstmapContext:
+    """What every chip's maps share: the detector, mkinstmap's pixel grid, the times."""
+
+    detector: str  # ACIS, HRC-I, HRC-S
+    pixels: PixelGrid
+    time_met: float  # observation mid-time
+    frame_time_s: float  # ACIS EXPTIME
+
+
+def instmap_context(
+    inputs: Inputs, grid: Grid, cal: Calibration, report: Reporter
+) -> InstmapContext:
+    """The shared set-up, with its warning and the memory check (before any map is made)."""
+    obs = inputs.obs
     detector = detector_name(inputs)
+    if inputs.badpix.source == "caldb" and cal.bad_pixel_file(detector, obs.tstart) is None:
+        report("WARNING: no CALDB bad-pixel file is available, so no bad pixels are applied.")
     binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
     pixels = pixel_grid(detector, binsize)
     check_memory(detector, pixels, binsize)
-    time_met = (obs.tstart + obs.tstop) / 2
     frame_time = float(obs.header.get("EXPTIME", 3.2))
-    maps: dict[tuple[int, str], InstrumentMap] = {}
-    for chip in inputs.chips:
-        hist = asphists[chip]
-        w = hist.duration / hist.total_duration if hist.total_duration > 0 else hist.duration
-        offsets = AspectSamples(
-            0.0, 0.0, 0.0, *(float(np.sum(w * v)) for v in (hist.dy, hist.dz, hist.dtheta))
-        )
-        bad = bad_pixels(inputs, cal, detector, chip, pixels)
-        geometry = geometry_mask(det, chip, pixels, windows, bad)
-        s = setup(det, detector, chip, pixels, geometry, offsets, time_met, frame_time, obs.grating)
-        made: dict[tuple, np.ndarray] = {}
-        for band in inputs.bands:
-            key = map_key(band, units)
-            if key not in made:
-                made[key] = instrument_map(cal, s, band, units)
-            maps[chip, band.label] = InstrumentMap(chip, band.label, pixels, made[key],
-                                                   detsubsys(detector, chip, units))  # fmt: skip
+    return InstmapContext(detector, pixels, (obs.tstart + obs.tstop) / 2, frame_time)
+
+
+def chip_instrument_maps(
+    inputs: Inputs,
+    det: Detector,
+    chip: int,
+    hist: AspectHistogram,
+    windows,
+    cal: Calibration,
+    ctx: InstmapContext,
+) -> dict[str, InstrumentMap]:
+    """One chip's map for every band (band label -> map); equal energies share one array."""
+    units = inputs.params.units
+    w = hist.duration / hist.total_duration if hist.total_duration > 0 else hist.duration
+    offsets = AspectSamples(
+        0.0, 0.0, 0.0, *(float(np.sum(w * v)) for v in (hist.dy, hist.dz, hist.dtheta))
+    )
+    bad = bad_pixels(inputs, cal, ctx.detector, chip, ctx.pixels)
+    geometry = geometry_mask(det, chip, ctx.pixels, windows, bad)
+    s = setup(det, ctx.detector, chip, ctx.pixels, geometry, offsets, ctx.time_met,
+              ctx.frame_time_s, inputs.obs.grating)  # fmt: skip
+    made: dict[tuple, np.ndarray] = {}
+    maps: dict[str, InstrumentMap] = {}
+    for band in inputs.bands:
+        key = map_key(band, units)
+        if key not in made:
+            made[key] = instrument_map(cal, s, band, units)
+        maps[band.label] = InstrumentMap(chip, band.label, ctx.pixels, made[key],
+                                         detsubsys(ctx.detector, chip, units))  # fmt: skip
     return maps

@@ -1,0 +1,104 @@
+"""A small task graph: named tasks with prerequisites, run serially or by joblib threads.
+
+As CIAO's fluximage (behaviour doc §10): the serial runner repeatedly runs the
+first task, in creation order, whose prerequisites are complete; with more than
+one worker every ready task runs at once on a pool of threads (numpy releases
+the GIL, and threads share the large arrays instead of copying them).  The first
+failure aborts the run: the exception propagates and nothing else is started.
+
+Each task may belong to a group whose message is printed when the group's first
+task starts.  A task's result can be released (dropped from memory) once every
+task that needs it has finished: that is cleanup as each step ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from joblib import Parallel, delayed
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    func: Callable[[dict[str, Any]], Any]  # called with the results of its prerequisites
+    after: tuple[str, ...] = ()
+    group: str | None = None
+    keep: bool = True  # False: drop the result once every dependent task has finished
+
+
+class TaskGraph:
+    """Tasks in creation order; :meth:`run` returns the results that were kept."""
+
+    def __init__(self, announce: Callable[[str], None] | None = None) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.messages: dict[str, str] = {}
+        self._announce = announce or (lambda message: None)
+
+    def group(self, name: str, message: str) -> None:
+        """The message printed when the first task of group ``name`` starts."""
+        self.messages[name] = message
+
+    def add(
+        self,
+        name: str,
+        func: Callable[[dict[str, Any]], Any],
+        after: tuple[str, ...] | list[str] = (),
+        group: str | None = None,
+        keep: bool = True,
+    ) -> str:
+        if name in self.tasks:
+            raise ValueError(f"task {name} is defined twice")
+        missing = [a for a in after if a not in self.tasks]
+        if missing:
+            raise ValueError(f"task {name} needs unknown task(s) {missing}")
+        self.tasks[name] = Task(name, func, tuple(after), group, keep)
+        return name
+
+    def run(self, workers: int = 1) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        finished: set[str] = set()
+        pending = list(self.tasks)
+        started_groups: set[str] = set()
+        lock = threading.Lock()
+        waiting = {name: 0 for name in self.tasks}  # unfinished dependents of each task
+        for task in self.tasks.values():
+            for a in task.after:
+                waiting[a] += 1
+
+        def start(task: Task) -> Any:
+            with lock:
+                if task.group is not None and task.group not in started_groups:
+                    started_groups.add(task.group)
+                    if task.group in self.messages:
+                        self._announce(self.messages[task.group])
+                inputs = {a: results[a] for a in task.after}
+            return task.func(inputs)
+
+        def done(task: Task, value: Any) -> None:
+            results[task.name] = value
+            finished.add(task.name)
+            pending.remove(task.name)
+            for a in task.after:
+                waiting[a] -= 1
+                if waiting[a] == 0 and not self.tasks[a].keep:
+                    del results[a]
+            if waiting[task.name] == 0 and not task.keep:
+                del results[task.name]
+
+        while pending:
+            ready = [n for n in pending if all(a in finished for a in self.tasks[n].after)]
+            if workers <= 1 or len(ready) == 1:
+                task = self.tasks[ready[0]]
+                done(task, start(task))
+                continue
+            batch = [self.tasks[n] for n in ready]
+            values = Parallel(n_jobs=min(workers, len(batch)), prefer="threads")(
+                delayed(start)(t) for t in batch
+            )
+            for task, value in zip(batch, values, strict=True):
+                done(task, value)
+        return results

@@ -1,0 +1,106 @@
+"""The task graph: creation order, prerequisites, groups, release, failure."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+
+import pytest
+
+from fluximage.tasks import TaskGraph
+
+
+def _graph(log, keep=True):
+    """a, b independent; c needs a and b; d needs c."""
+    messages = []
+    g = TaskGraph(announce=messages.append)
+    g.group("first", "starting the first group")
+
+    def record(name, value):
+        def task(inputs):
+            log.append(name)
+            return value(inputs)
+
+        return task
+
+    g.add("a", record("a", lambda r: 1), group="first", keep=keep)
+    g.add("b", record("b", lambda r: 2), group="first", keep=keep)
+    g.add("c", record("c", lambda r: r["a"] + r["b"]), after=["a", "b"])
+    g.add("d", record("d", lambda r: r["c"] * 10), after=["c"])
+    return g, messages
+
+
+def test_serial_runs_the_first_ready_task_in_creation_order():
+    log: list[str] = []
+    g, messages = _graph(log)
+    assert g.run(workers=1) == {"a": 1, "b": 2, "c": 3, "d": 30}
+    assert log == ["a", "b", "c", "d"]
+    assert messages == ["starting the first group"]  # once, when its first task starts
+
+
+def test_parallel_runs_ready_tasks_together_with_the_same_results():
+    log: list[str] = []
+    g, messages = _graph(log)
+    assert g.run(workers=2) == {"a": 1, "b": 2, "c": 3, "d": 30}
+    assert sorted(log[:2]) == ["a", "b"] and log[2:] == ["c", "d"]
+    assert messages == ["starting the first group"]
+
+
+def test_parallel_tasks_really_overlap():
+    """Two ready tasks on two workers meet at a barrier (threads, not one after another)."""
+    barrier = threading.Barrier(2, timeout=10)
+    g = TaskGraph()
+    g.add("x", lambda r: barrier.wait() >= 0)
+    g.add("y", lambda r: barrier.wait() >= 0)
+    assert g.run(workers=2) == {"x": True, "y": True}
+
+
+def test_results_not_kept_are_released_after_their_last_dependent():
+    log: list[str] = []
+    g, _ = _graph(log, keep=False)
+    assert g.run(workers=1) == {"c": 3, "d": 30}
+
+
+def test_release_happens_as_soon_as_the_last_dependent_finishes():
+    """The released object is freed before later tasks run (cleanup as each step ends)."""
+
+    class Big:
+        size = 10
+
+    made = []
+    g = TaskGraph()
+    g.add("big", lambda r: made.append(weakref.ref(big := Big())) or big, keep=False)
+    g.add("use", lambda r: r["big"].size, after=["big"])
+    g.add("later", lambda r: made[0]() is None, after=["use"])
+    assert g.run(workers=1) == {"use": 10, "later": True}
+
+
+def test_first_failure_stops_the_run():
+    log: list[str] = []
+    g = TaskGraph()
+    g.add("ok", lambda r: log.append("ok"))
+    g.add("bad", lambda r: 1 / 0)
+    g.add("after", lambda r: log.append("after"), after=["bad"])
+    g.add("unrelated", lambda r: log.append("unrelated"))
+    with pytest.raises(ZeroDivisionError):
+        g.run(workers=1)
+    assert log == ["ok"]
+
+
+def test_a_failure_in_a_parallel_batch_propagates():
+    g = TaskGraph()
+    g.add("slow", lambda r: time.sleep(0.05))
+    g.add("bad", lambda r: [][1])
+    g.add("never", lambda r: pytest.fail("ran after a failure"), after=["bad"])
+    with pytest.raises(IndexError):
+        g.run(workers=2)
+
+
+def test_prerequisites_must_exist_and_names_be_unique():
+    g = TaskGraph()
+    g.add("a", lambda r: 0)
+    with pytest.raises(ValueError, match="defined twice"):
+        g.add("a", lambda r: 0)
+    with pytest.raises(ValueError, match="unknown task"):
+        g.add("b", lambda r: 0, after=["nope"])

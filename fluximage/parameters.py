@@ -161,9 +161,7 @@ def check_binsize(p: FluximageParameters) -> None:
 
 def check_psfecf(p: FluximageParameters) -> None:
     if p.psfecf is not None and not 0 < p.psfecf <= 1:
-        raise FluximageError(
-            f"psfecf={_number(p.psfecf)} is not valid, it must be > 0 and <= 1"
-        )
+        raise FluximageError(f"psfecf={_number(p.psfecf)} is not valid, it must be > 0 and <= 1")
 
 
 def check_nproc(p: FluximageParameters) -> None:
@@ -195,4 +193,3 @@ def resolve_tmpdir(stored: str) -> str:
     if not os.path.isdir(path):
         raise FluximageError(f"The temporary directory {path} is not actually a directory!")
     return path
-

@@ -251,12 +251,7 @@ def instmap_hdu(
     h["PIXGRID"] = (pixels.text, "mkinstmap pixelgrid (chip pixels)")
     if band.weights_file is None:
         h["ENERGY"] = (band.instmap_energy, "[keV] monochromatic energy")
-        h["SPECTRUM"] = ("NONE", "spectral weights file")
-    else:
-        h["SPECTRUM"] = (band.weights_file, "spectral weights file")
-        h["WGTFILE"] = (band.weights_file, "spectral weights file")
-        h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
-        h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
+    _band_keywords(h, band)
     h["GRATING"] = (obs.grating, "Grating")
     for i in (1, 2):  # physical = chip coordinates
         h[f"WCSTY{i}P"], h[f"CTYPE{i}P"] = "PHYSICAL", ("chipx", "chipy")[i - 1]
@@ -272,8 +267,10 @@ EXPMAP_BUNIT = {"default": "cm**2 s", "area": "cm**2", "time": "s"}
 
 def _band_keywords(h: fits.Header, band: Band) -> None:
     if band.weights_file is not None:
-        h["SPECTRUM"] = (band.weights_file, "spectral weights file")
-        h["WGTFILE"] = (band.weights_file, "spectral weights file")
+        # a long path goes on CONTINUE cards; a comment would be truncated with a warning
+        path = band.weights_file
+        h["SPECTRUM"] = path if len(path) > 40 else (path, "spectral weights file")
+        h["WGTFILE"] = path if len(path) > 40 else (path, "spectral weights file")
         h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
         h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
     else:

@@ -235,7 +235,9 @@ def test_obsid_consistency_for_interleaved_data(here):
         check_same_obsid("mask", "q.fits", obs)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "header-templates-acis-732").is_dir(), reason="no shared data")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "header-templates-acis-732").is_dir(), reason="no shared data"
+)
 def test_real_732_templates(here):
     """The real SDP asol/bpix/msk headers of ObsID 732 pass the aspect and ObsID checks."""
     d = SHARED_DATA / "header-templates-acis-732"
@@ -248,3 +250,16 @@ def test_real_732_templates(here):
     other = _obs(write_events(here / "other.fits"))  # OBS_ID 1843
     with pytest.raises(FluximageError, match="do not match: 732 vs 1843"):
         check_same_obsid("mask", str(d / "structure_only_msk.fits"), other)
+
+
+def test_mask_gz_is_the_file_read(here):
+    """Only acis_msk1.fits.gz exists: the header's MASKFILE and the parameter both lead to
+    the .gz file (the message keeps the header's name, as for the other ancillary files)."""
+    evt = write_events(here / "evt.fits")
+    write_chip_table(here / "acis_msk1.fits", "MASK", [7])
+    _gzip(here / "acis_msk1.fits")
+    (here / "acis_msk1.fits").unlink(missing_ok=True)
+    log = Log()
+    assert resolve_optional("MASKFILE", "", _obs(evt), log) == "acis_msk1.fits.gz"
+    assert log.lines == ["Mask file acis_msk1.fits found."]
+    assert resolve_optional("MASKFILE", "acis_msk1.fits", _obs(evt), Log()) == "acis_msk1.fits.gz"

@@ -30,8 +30,17 @@ def _samples(t, ra=266.4, dec=-29.0, roll=88.0) -> AspectSolution:
 
 
 def test_good_time_and_merging():
-    assert merge_intervals([[30, 40], [10, 20], [15, 25], [40, 41]]).tolist() == [[10, 25], [30, 41]]
-    assert good_time_before(np.array([0, 12, 22, 35, 100]), [[10, 20], [30, 40]]).tolist() == [0, 2, 10, 15, 20]
+    assert merge_intervals([[30, 40], [10, 20], [15, 25], [40, 41]]).tolist() == [
+        [10, 25],
+        [30, 41],
+    ]
+    assert good_time_before(np.array([0, 12, 22, 35, 100]), [[10, 20], [30, 40]]).tolist() == [
+        0,
+        2,
+        10,
+        15,
+        20,
+    ]
     assert good_time_before(np.array([5.0]), np.zeros((0, 2))).tolist() == [0.0]
 
 
@@ -60,7 +69,16 @@ def test_dtf_weights_interpolate():
     assert w.tolist() == pytest.approx([0.9, 0.95, 1.0, 1.0])
 
 
-@pytest.mark.parametrize(("pixel", "res"), [(3.936, 1.968), (1.0, 0.5), (0.246, 0.5), (4.2176, 2.1088), (1.1562000000000001, 0.5781000000000001)])
+@pytest.mark.parametrize(
+    ("pixel", "res"),
+    [
+        (3.936, 1.968),
+        (1.0, 0.5),
+        (0.246, 0.5),
+        (4.2176, 2.1088),
+        (1.1562000000000001, 0.5781000000000001),
+    ],
+)
 def test_resolution_xy(pixel, res):
     assert resolution_xy(pixel) == pytest.approx(res)
 
@@ -103,7 +121,9 @@ def test_lissajous_dither_has_the_arcsine_distribution():
     cdf = 0.5 + np.arcsin(np.clip(edges / amplitude, -1, 1)) / np.pi
     expected = np.diff(cdf) * h.total_duration
     assert per_bin == pytest.approx(expected, rel=0.01, abs=0.002 * h.total_duration)
-    assert h.dy.tolist() == pytest.approx([0.1] * len(h)) and h.dz.tolist() == pytest.approx([-0.2] * len(h))
+    assert h.dy.tolist() == pytest.approx([0.1] * len(h)) and h.dz.tolist() == pytest.approx(
+        [-0.2] * len(h)
+    )
     assert len(h) <= (2 * amplitude / res + 1) ** 2
 
 
@@ -111,7 +131,15 @@ def test_histogram_keeps_pointing_means_and_roll_bins():
     t = np.arange(0, 200, STEP)
     roll = np.where(t < 100, 88.0, 88.0 + 700 / 3600)  # two roll bins (600" bins)
     s = _samples(t, roll=roll)
-    h = histogram(3, s.aspect, np.zeros(t.size), np.zeros(t.size), sample_durations(t, [[0, 200]]), (266.4, -29.0, 88.0), 2.0)
+    h = histogram(
+        3,
+        s.aspect,
+        np.zeros(t.size),
+        np.zeros(t.size),
+        sample_durations(t, [[0, 200]]),
+        (266.4, -29.0, 88.0),
+        2.0,
+    )
     assert len(h) == 2 and h.chip == 3
     assert sorted(h.roll_offset.round(6).tolist()) == [0.0, 700.0]
     assert sorted(h.roll.round(9).tolist()) == [88.0, round(88 + 700 / 3600, 9)]
@@ -130,7 +158,12 @@ def test_histogram_refuses_more_bins_than_max_bin():
 def test_mask_windows(tmp_path):
     w = Window((2, 1023), (450, 575))
     assert w.corners().tolist() == [[1.5, 449.5], [1023.5, 449.5], [1023.5, 575.5], [1.5, 575.5]]
-    assert w.contains(np.array([2, 1, 1023, 1024]), np.array([450, 450, 575, 575])).tolist() == [True, False, True, False]
+    assert w.contains(np.array([2, 1, 1023, 1024]), np.array([450, 450, 575, 575])).tolist() == [
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")

@@ -37,10 +37,15 @@ def test_counts_match_numpy_with_half_open_energy_ranges(tmp_path):
     t = fits.getdata(path, 1)
     for band in bands:
         keep = (t["energy"] >= band.lo_kev * 1000) & (t["energy"] < band.hi_kev * 1000)
-        ref, _, _ = np.histogram2d(t["y"][keep], t["x"][keep], bins=[grid.y.edges(), grid.x.edges()])
+        ref, _, _ = np.histogram2d(
+            t["y"][keep], t["x"][keep], bins=[grid.y.edges(), grid.x.edges()]
+        )
         assert images[band.label].dtype == np.int32
         assert np.array_equal(images[band.label], ref), band.label
-    assert images["broad"].sum() == images["soft"].sum() + images["medium"].sum() + images["hard"].sum()
+    assert (
+        images["broad"].sum()
+        == images["soft"].sum() + images["medium"].sum() + images["hard"].sum()
+    )
 
 
 def test_user_filter_and_chunks(tmp_path, monkeypatch):
@@ -78,7 +83,9 @@ def test_hrc_wide_band_needs_no_pi_column(tmp_path):
     with fits.open(path) as hdul:  # drop the pi column: MARX HRC files have none
         cols = [c for c in hdul[1].columns if c.name != "pi"]
         table = fits.BinTableHDU.from_columns(cols, header=hdul[1].header, name="EVENTS")
-        fits.HDUList([hdul[0].copy(), table, *[h.copy() for h in hdul[2:]]]).writeto(tmp_path / "nopi.fits")
+        fits.HDUList([hdul[0].copy(), table, *[h.copy() for h in hdul[2:]]]).writeto(
+            tmp_path / "nopi.fits"
+        )
     src = _source(tmp_path / "nopi.fits")
     grid = parse_grid_text(GRID, 0.1318)
     img = counts_images(src, grid, parse_bands("wide", "HRC"))["wide"]
@@ -109,7 +116,10 @@ def test_counts_header(tmp_path):
     assert h["CTYPE1"] == "RA---TAN" and h["CDELT1"] == pytest.approx(-0.000136667 * 8)
     assert h["CRPIX1"] == pytest.approx((4096.5 - 3500.5) / 8 + 0.5)
     phys = WCS(h, key="P")
-    assert phys.wcs_pix2world([[1, 1], [125, 125]], 1).tolist() == [[3504.5, 3504.5], [4496.5, 4496.5]]
+    assert phys.wcs_pix2world([[1, 1], [125, 125]], 1).tolist() == [
+        [3504.5, 3504.5],
+        [4496.5, 4496.5],
+    ]
 
 
 def _events_land_in_their_pixels(evt_path, filt, grid_text=None, binsize=8, arcsec=0.492):
@@ -118,7 +128,9 @@ def _events_land_in_their_pixels(evt_path, filt, grid_text=None, binsize=8, arcs
     src = EventSource(obs, parse_filter(filt))
     x, y = obs.sky.x_column, obs.sky.y_column
     cols = read_columns(obs.events, [x, y])
-    keep = parse_filter(filt).mask(read_columns(obs.events, list(parse_filter(filt).columns | {x, y})))
+    keep = parse_filter(filt).mask(
+        read_columns(obs.events, list(parse_filter(filt).columns | {x, y}))
+    )
     ex, ey = cols[x][keep].astype(float), cols[y][keep].astype(float)
     if grid_text is None:
         grid = automatic_grid([(ex.min(), ex.max())], [(ey.min(), ey.max())],

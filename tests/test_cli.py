@@ -58,7 +58,9 @@ def test_banner_and_screen_output(obs, capsys):
 def test_a_plain_error_line(capsys):
     status, out, err = _run(capsys, "nope.fits", "out/")
     assert status == 1
-    assert out == "Running fluximage\nVersion: 0.1.0\n\nSkipping nope.fits as it can not be opened.\n"
+    assert (
+        out == "Running fluximage\nVersion: 0.1.0\n\nSkipping nope.fits as it can not be opened.\n"
+    )
     assert err == "# fluximage (0.1.0): ERROR Unable to find any event files matching nope.fits.\n"
 
 

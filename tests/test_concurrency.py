@@ -211,7 +211,8 @@ def test_concurrent_fluximage_runs_learn_infile_and_outroot(tmp_path):
         write_observation(tmp_path / f"obs{k}")
         (tmp_path / f"obs{k}" / "acis_evt2.fits").rename(tmp_path / f"obs{k}" / f"evt{k}.fits")
     cmds = [
-        [sys.executable, "-m", "fluximage", f"obs{k}/evt{k}.fits", f"out{k}/"] for k in range(N_RUNS)
+        [sys.executable, "-m", "fluximage", f"obs{k}/evt{k}.fits", f"out{k}/"]
+        for k in range(N_RUNS)
     ]
     procs = _start(cmds, env, tmp_path)
     _poll_reads(procs, par)

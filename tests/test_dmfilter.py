@@ -422,8 +422,13 @@ def test_ranges_are_half_open_on_real_columns_only():
     pi = np.array([0, 1, 10, 11], dtype=np.int32)
     f = parse_filter("[energy=500:7000]")
     assert f.mask({"energy": energy}).tolist() == [False, True, True, False, False]
-    assert parse_filter("[energy=:7000]").mask({"energy": energy}).tolist() == [True] * 3 + [False] * 2
-    assert parse_filter("[energy=7000]").mask({"energy": energy}).tolist() == [False] * 3 + [True, False]
+    assert (
+        parse_filter("[energy=:7000]").mask({"energy": energy}).tolist() == [True] * 3 + [False] * 2
+    )
+    assert parse_filter("[energy=7000]").mask({"energy": energy}).tolist() == [False] * 3 + [
+        True,
+        False,
+    ]
     assert parse_filter("[energy<=7000]").mask({"energy": energy}).tolist() == [True] * 4 + [False]
     assert parse_filter("[pi=1:10]").mask({"pi": pi}).tolist() == [False, True, True, False]
     assert parse_filter("[pi=:10]").mask({"pi": pi}).tolist() == [True, True, True, False]

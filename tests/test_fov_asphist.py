@@ -72,8 +72,17 @@ def test_real_28229_fov_contains_ours_at_the_nominal_pointing():
     obs = read_observation(str(d / "acisf28229_repro_evt2.fits"), None, "", Log())
     det = Detector.from_header(load_geometry(), obs.header)
     h = obs.header
-    nominal = AspectSamples(np.array([h["RA_PNT"]]), np.array([h["DEC_PNT"]]), np.array([h["ROLL_PNT"]]))
-    ours = field_of_view(det, [6, 7], read_mask(str(d / "acisf28229_000N001_msk1.fits")), nominal, obs.sky.frame, "convexhull")
+    nominal = AspectSamples(
+        np.array([h["RA_PNT"]]), np.array([h["DEC_PNT"]]), np.array([h["ROLL_PNT"]])
+    )
+    ours = field_of_view(
+        det,
+        [6, 7],
+        read_mask(str(d / "acisf28229_000N001_msk1.fits")),
+        nominal,
+        obs.sky.frame,
+        "convexhull",
+    )
     real = fits.getdata(d / "acisf28229_repro_fov1.fits", 1)
     for f in ours:
         row = real[real["CCD_ID"] == f.chip][0]
@@ -93,7 +102,10 @@ def test_simplify_keeps_the_polygon_within_tolerance():
     closed = np.vstack([simple, simple[:1]])
     a, b = closed[:-1], closed[1:]
     d = b - a
-    cross = np.abs(d[:, None, 0] * (circle[None, :, 1] - a[:, None, 1]) - d[:, None, 1] * (circle[None, :, 0] - a[:, None, 0]))
+    cross = np.abs(
+        d[:, None, 0] * (circle[None, :, 1] - a[:, None, 1])
+        - d[:, None, 1] * (circle[None, :, 0] - a[:, None, 0])
+    )
     dist = (cross / np.hypot(d[:, 0], d[:, 1])[:, None]).min(axis=0)
     assert dist.max() < 0.01
 
@@ -111,7 +123,9 @@ def test_asphist_duration_is_the_gti_times_dtcor(name):
     obs, _, aspect = _marx(name)
     res = resolution_xy(8 * 0.492)
     for chip in MARX[name]:
-        hist = chip_histogram(obs, chip, aspect, obs.sky.frame, res, max_bins([aspect], res), parse_filter(""))
+        hist = chip_histogram(
+            obs, chip, aspect, obs.sky.frame, res, max_bins([aspect], res), parse_filter("")
+        )
         gti = obs.gti(chip)
         span = np.clip(gti, aspect.time[0], aspect.time[-1] + 0.128)
         expected = float(np.sum(span[:, 1] - span[:, 0])) * float(obs.header.get("DTCOR", 1.0))
@@ -138,22 +152,34 @@ def test_time_filter_on_infile_cuts_the_gti():
 def test_fov_and_asphist_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_observation(tmp_path / "obs", chips=[6, 7], n=500)
-    params = read_parameters(open_params("fluximage", ["obs/acis_evt2.fits", "out/", "mode=h"], interactive=False))
+    params = read_parameters(
+        open_params("fluximage", ["obs/acis_evt2.fits", "out/", "mode=h"], interactive=False)
+    )
     prepared = prepare(resolve_inputs(params, Log()), Log())
     fov = fov_hdu(prepared.inputs.obs, prepared.fov)
     path = tmp_path / "1843.fov"
     fov.writeto(path)
     t = fits.getdata(path, "FOV")
     h = fits.getheader(path, "FOV")
-    assert (h["HDUCLAS1"], h["HDUCLAS2"], h["CONTENT"], h["OBS_ID"]) == ("REGION", "FOV", "FOV", "1843")
-    assert t["CCD_ID"].tolist() == [6, 7] and [s.strip() for s in t["SHAPE"]] == ["Polygon", "Polygon"]
+    assert (h["HDUCLAS1"], h["HDUCLAS2"], h["CONTENT"], h["OBS_ID"]) == (
+        "REGION",
+        "FOV",
+        "FOV",
+        "1843",
+    )
+    assert t["CCD_ID"].tolist() == [6, 7] and [s.strip() for s in t["SHAPE"]] == [
+        "Polygon",
+        "Polygon",
+    ]
     for row, f in zip(t, prepared.fov, strict=True):
         n = len(f.x)
         assert np.array_equal(row["X"][:n], f.x)
         assert np.all(row["X"][n:] == f.x[0])  # padding repeats the first vertex
     hist = prepared.asphists[7]
     tab = asphist_hdu(prepared.inputs.obs, hist)
-    assert tab.name == "ASPHIST" and tab.header["CCD_ID"] == 7 and tab.header["CONTENT"] == "ASPHIST"
+    assert (
+        tab.name == "ASPHIST" and tab.header["CCD_ID"] == 7 and tab.header["CONTENT"] == "ASPHIST"
+    )
     assert tab.data["DURATION"].sum() == pytest.approx(hist.total_duration)
     assert tab.header["DURATION"] == pytest.approx(1000 * 0.95, rel=1e-6)  # GTI x DTCOR
 

@@ -64,7 +64,9 @@ def test_automatic_grid_non_integral_bin_is_clean():
 
 
 def test_automatic_grid_hrc_bin_32():
-    grid = automatic_grid([(16000.3, 17000.9)], [(16000.3, 17000.9)], (0.5, 32768.5), (0.5, 32768.5), 32, HRC, str)
+    grid = automatic_grid(
+        [(16000.3, 17000.9)], [(16000.3, 17000.9)], (0.5, 32768.5), (0.5, 32768.5), 32, HRC, str
+    )
     assert grid.text == "x=15968.5:17024.5:32,y=15968.5:17024.5:32"
     assert grid.screen_lines()[0] == (
         "The output images will have 33 by 33 pixels, pixel size of 4.2176 arcsec,"
@@ -73,7 +75,9 @@ def test_automatic_grid_hrc_bin_32():
 
 def test_automatic_grid_is_cut_to_the_data_extent():
     # a user filter x=4000:4100 limits the grid to the data
-    grid = automatic_grid([(3010.2, 5120.7)], [(3010.2, 5120.7)], (4000.0, 4100.0), FULL, 8, ACIS, str)
+    grid = automatic_grid(
+        [(3010.2, 5120.7)], [(3010.2, 5120.7)], (4000.0, 4100.0), FULL, 8, ACIS, str
+    )
     assert grid.x.text == "3992.5:4104.5:8" and grid.x.n == 14
     assert grid.y.text == "3008.5:5128.5:8"
 
@@ -131,8 +135,14 @@ FORM = "xygrid should be a filename or xlo:xhi:#nx or dx,ylo:yhi:#ny or dy, not 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("3000:4000:8", "xygrid should be a filename or 2 ranges separated by a comma, not '3000:4000:8'!"),
-        ("1:2:3,1:2:3,1:2:3", "xygrid should be a filename or 2 ranges separated by a comma, not '1:2:3,1:2:3,1:2:3'!"),
+        (
+            "3000:4000:8",
+            "xygrid should be a filename or 2 ranges separated by a comma, not '3000:4000:8'!",
+        ),
+        (
+            "1:2:3,1:2:3,1:2:3",
+            "xygrid should be a filename or 2 ranges separated by a comma, not '1:2:3,1:2:3,1:2:3'!",
+        ),
         ("a:b:c,1:2:1", FORM.format("a:b:c,1:2:1")),
         ("1:2:,1:2:1", FORM.format("1:2:,1:2:1")),  # CIAO crashes with an IndexError here
         ("1:2,1:2:1", FORM.format("1:2,1:2:1")),
@@ -142,7 +152,10 @@ FORM = "xygrid should be a filename or xlo:xhi:#nx or dx,ylo:yhi:#ny or dy, not 
         ("1:2:-1,1:2:1", FORM.format("1:2:-1,1:2:1")),
         ("2:1:1,1:2:1", FORM.format("2:1:1,1:2:1")),
         ("1:2:3:4,1:2:1", FORM.format("1:2:3:4,1:2:1")),
-        ("nope.img", "xygrid should be a filename or 2 ranges separated by a comma, not 'nope.img'!"),
+        (
+            "nope.img",
+            "xygrid should be a filename or 2 ranges separated by a comma, not 'nope.img'!",
+        ),
     ],
 )
 def test_user_grid_errors(text, message):
@@ -159,14 +172,33 @@ def _image(path, header: dict, shape=(262, 265)):
 
 
 def test_grid_from_an_image_file(tmp_path):
-    p = _image(tmp_path / "a.img", {"CTYPE1P": "x", "CRPIX1P": 0.5, "CRVAL1P": 3008.5, "CDELT1P": 8.0,
-                                    "CTYPE2P": "y", "CRPIX2P": 0.5, "CRVAL2P": 2952.5, "CDELT2P": 8.0})
+    p = _image(
+        tmp_path / "a.img",
+        {
+            "CTYPE1P": "x",
+            "CRPIX1P": 0.5,
+            "CRVAL1P": 3008.5,
+            "CDELT1P": 8.0,
+            "CTYPE2P": "y",
+            "CRPIX2P": 0.5,
+            "CRVAL2P": 2952.5,
+            "CDELT2P": 8.0,
+        },
+    )
     grid = user_grid(p, ACIS, lambda m: None)
     assert grid.text == "x=3008.5:5128.5:#265,y=2952.5:5048.5:#262"
     assert grid.x.step == 8.0 and grid.shape == (262, 265)
     # LTM/LTV only: image = LTM*phys + LTV, LTV = 0.5 - lo/step
-    q = _image(tmp_path / "b.img", {"LTM1_1": 1 / 2.35, "LTV1": 0.5 - 3520.8 / 2.35,
-                                    "LTM2_2": 1 / 2.35, "LTV2": 0.5 - 3520.8 / 2.35}, shape=(326, 326))
+    q = _image(
+        tmp_path / "b.img",
+        {
+            "LTM1_1": 1 / 2.35,
+            "LTV1": 0.5 - 3520.8 / 2.35,
+            "LTM2_2": 1 / 2.35,
+            "LTV2": 0.5 - 3520.8 / 2.35,
+        },
+        shape=(326, 326),
+    )
     grid = user_grid(q, ACIS, lambda m: None)
     assert grid.x.lo == pytest.approx(3520.8) and grid.x.hi == pytest.approx(4286.9)
     assert grid.x.n == 326 and grid.x.step == pytest.approx(2.35)
@@ -208,7 +240,12 @@ def test_binning_matches_histogram2d():
 
 
 def test_fmt():
-    assert [fmt(8.0), fmt(3008.5), fmt(4286.900000000001), fmt(0.5)] == ["8", "3008.5", "4286.9", "0.5"]
+    assert [fmt(8.0), fmt(3008.5), fmt(4286.900000000001), fmt(0.5)] == [
+        "8",
+        "3008.5",
+        "4286.9",
+        "0.5",
+    ]
 
 
 def test_grid_is_hashable_and_equal():

@@ -105,7 +105,9 @@ def test_monochromatic_map_is_the_product():
     m = monochromatic_map(FakeCalibration(), s, 2.0)
     expected = 500 * 0.5 * (1 - 0.02 * s.theta_arcmin) * (1 / 2.0)
     assert m == pytest.approx(expected.astype(np.float32), rel=1e-6)
-    assert 10 < s.theta_arcmin.min() < s.theta_arcmin.max() < 21  # S3 with the ACIS-I aimpoint (AI2)
+    assert (
+        10 < s.theta_arcmin.min() < s.theta_arcmin.max() < 21
+    )  # S3 with the ACIS-I aimpoint (AI2)
     grating = setup(det, "ACIS", 7, grid, geom, offsets, 1e8, 3.2, "HETG")
     assert monochromatic_map(FakeCalibration(), grating, 2.0) == pytest.approx(0.25 * m, rel=1e-6)
 
@@ -113,7 +115,9 @@ def test_monochromatic_map_is_the_product():
 def test_weighted_map_is_the_normalised_sum(tmp_path):
     det, offsets = _acis()
     grid = pixel_grid("ACIS", 8)
-    s = setup(det, "ACIS", 7, grid, geometry_mask(det, 7, grid, None, None), offsets, 1e8, 3.2, "NONE")
+    s = setup(
+        det, "ACIS", 7, grid, geometry_mask(det, 7, grid, None, None), offsets, 1e8, 3.2, "NONE"
+    )
     path = tmp_path / "w.dat"
     path.write_text("# ENERG_LO = 0.5\n# ENERG_HI = 7.0\n1.0 2.0\n2.0 6.0\n")
     band = parse_bands(str(path), "ACIS")[0]
@@ -151,7 +155,17 @@ def test_real_28229_time_map_zeros_are_bad_pixels_and_outside_the_window():
     for chip in (6, 7):
         bad = bad_pixel_mask(str(d / "acisf28229_repro_bpix1.fits"), chip, 1024, 1024)
         grid = pixel_grid("ACIS", 8)
-        s = setup(det, "ACIS", chip, grid, geometry_mask(det, chip, grid, windows, bad), offsets, 8.28e8, 0.5, "NONE")
+        s = setup(
+            det,
+            "ACIS",
+            chip,
+            grid,
+            geometry_mask(det, chip, grid, windows, bad),
+            offsets,
+            8.28e8,
+            0.5,
+            "NONE",
+        )
         m = instrument_map(FakeCalibration(), s, band, "time")
         assert set(np.unique(m)) <= {0.0, 1.0}
         y, x = np.mgrid[1:1025, 1:1025]
@@ -169,7 +183,9 @@ def test_a_map_too_big_for_memory_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(instmap, "physical_memory", lambda: 24 * 2**30)
     with pytest.raises(FluximageError) as err:
         instmap.check_memory("HRC-I", grid, 1)
-    assert str(err.value).startswith("The HRC-I instrument map for binsize=1 has 16384 by 16384 pixels")
+    assert str(err.value).startswith(
+        "The HRC-I instrument map for binsize=1 has 16384 by 16384 pixels"
+    )
     assert "use a larger binsize" in str(err.value)
     instmap.check_memory("HRC-I", pixel_grid("HRC-I", 32), 32)  # 512 x 512: fine
     instmap.check_memory("ACIS", pixel_grid("ACIS", 1), 1)

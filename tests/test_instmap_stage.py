@@ -25,7 +25,9 @@ from test_observation import Log
 def _prepared(tmp_path, monkeypatch, *args):
     monkeypatch.chdir(tmp_path)
     write_observation(tmp_path / "obs", chips=[7], n=400)
-    params = read_parameters(open_params("fluximage", ["obs/acis_evt2.fits", "out/", "mode=h", *args], interactive=False))
+    params = read_parameters(
+        open_params("fluximage", ["obs/acis_evt2.fits", "out/", "mode=h", *args], interactive=False)
+    )
     log = Log()
     return prepare(resolve_inputs(params, log), log), log
 
@@ -55,11 +57,26 @@ def test_instmap_header(tmp_path, monkeypatch):
     prepared, _ = _prepared(tmp_path, monkeypatch)
     m = prepared.instmaps[7, "broad"]
     band = prepared.inputs.bands[0]
-    hdu = instmap_hdu(prepared.inputs.obs, 7, band, m.pixels, m.data, "default", m.detsubsys, prepared.calibration.source)
+    hdu = instmap_hdu(
+        prepared.inputs.obs,
+        7,
+        band,
+        m.pixels,
+        m.data,
+        "default",
+        m.detsubsys,
+        prepared.calibration.source,
+    )
     path = tmp_path / "7_broad.instmap"
     hdu.writeto(path)
     h = fits.getheader(path)
-    assert (h["CCD_ID"], h["BUNIT"], h["ENERGY"], h["MIRROR"], h["DETSUBSY"]) == (7, "cm**2", 2.3, "HRMA", "ACIS-7;BPMASK=0x03ffff")
+    assert (h["CCD_ID"], h["BUNIT"], h["ENERGY"], h["MIRROR"], h["DETSUBSY"]) == (
+        7,
+        "cm**2",
+        2.3,
+        "HRMA",
+        "ACIS-7;BPMASK=0x03ffff",
+    )
     assert h["PIXGRID"] == "1:1024:#1024,1:1024:#1024" and h["CALIB"].startswith("built-in")
     assert h["OBS_ID"] == "1843"
 
@@ -69,12 +86,17 @@ def test_calibration_selection(tmp_path):
     assert cal.source.startswith("built-in")
     said = []
     load_calibration({}, environ={"CALDB": str(tmp_path)}, warn=said.append)
-    assert said == [f"WARNING: CALDB={tmp_path} holds no Chandra CALDB index; using the built-in calibration."]
+    assert said == [
+        f"WARNING: CALDB={tmp_path} holds no Chandra CALDB index; using the built-in calibration."
+    ]
     assert describe(cal) == "No CALDB found ($CALDB is not set): using the built-in calibration."
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data")
-@pytest.mark.parametrize(("arf", "chip", "sim", "date_met"), [("9774.arf", 7, "AS1", 313300000.0), ("obs1.arf", 7, "AS1", 260300000.0)])
+@pytest.mark.parametrize(
+    ("arf", "chip", "sim", "date_met"),
+    [("9774.arf", 7, "AS1", 313300000.0), ("obs1.arf", 7, "AS1", 260300000.0)],
+)
 def test_aimpoint_map_value_matches_the_ciao_arf(arf, chip, sim, date_met):
     """The map at the aimpoint pixel (through the stage code) against CIAO's ARF, 5 %."""
     geometry = load_geometry()

@@ -119,16 +119,26 @@ def test_obsid_mismatch_of_the_mask(obs):
 
 def test_hrc_inputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_events(tmp_path / "hrc.fits", instrument="HRC", header={"DTFFILE": "NONE", "BPIXFILE": "NONE", "MASKFILE": "NONE"})
+    write_events(
+        tmp_path / "hrc.fits",
+        instrument="HRC",
+        header={"DTFFILE": "NONE", "BPIXFILE": "NONE", "MASKFILE": "NONE"},
+    )
     from factory import write_asol
 
     write_asol(tmp_path / "pcad_asol1.fits")
     inputs, lines = _inputs("hrc.fits", "h/")
     assert inputs.binsize == 32 and [b.label for b in inputs.bands] == ["wide"]
     assert lines[0] == "Using CSC HRC wide science energy band."
-    assert "WARNING - DTFFILE set to NONE in hrc.fits. Exposure duration weighting will not be applied." in lines
+    assert (
+        "WARNING - DTFFILE set to NONE in hrc.fits. Exposure duration weighting will not be applied."
+        in lines
+    )
     assert _error("hrc.fits", "h/", "bands=csc").startswith("Valid bands for HRC are wide")
-    assert _error("hrc.fits", "h/", "bands=wide,::1.0") == "Unable to set multiple bands with HRC data (bands=wide,::1.0)"
+    assert (
+        _error("hrc.fits", "h/", "bands=wide,::1.0")
+        == "Unable to set multiple bands with HRC data (bands=wide,::1.0)"
+    )
 
 
 def test_cli_prints_in_ciao_order(obs, capsys):
@@ -161,7 +171,9 @@ def test_real_28229_with_an_aspect_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     d = SHARED_DATA / "acis-28229-sgra-partial"
     asol = SHARED_DATA / "marx-sim-acisi" / "marx_acisi_asol1.fits"
-    inputs, lines = _inputs(f"{d}/acisf28229_repro_evt2.fits[energy=500:7000]", "o/", f"asol={asol}")
+    inputs, lines = _inputs(
+        f"{d}/acisf28229_repro_evt2.fits[energy=500:7000]", "o/", f"asol={asol}"
+    )
     assert inputs.chips == (6, 7)
     assert lines[1:3] == [
         f"Bad-pixel file {d}/acisf28229_repro_bpix1.fits found.",

@@ -173,7 +173,7 @@ def resolve_optional(key: str, param: str, obs: Observation, report: Reporter) -
     if param:
         if not _exists(param):
             raise FluximageError(f"Unable to find {word} file: {param}")
-        return param
+        return with_gz(param)
     if key not in obs.header:
         report(f"WARNING - {key} keyword not found in {obs.path}.{note}")
         return None
@@ -186,7 +186,7 @@ def resolve_optional(key: str, param: str, obs: Observation, report: Reporter) -
         report(f"WARNING - {key}={value} not found for {obs.path}.{note}")
         return None
     report(f"{title} file {found} found.")
-    return found
+    return with_gz(found)
 
 
 def _obsid_key(header, path: str) -> tuple[str, str | None, object]:

@@ -10,5 +10,6 @@ event file.  Command line: ``fluximage evt2.fits out/``; Python::
 __version__ = "0.1.0"
 
 from .api import run
+from .messages import FluximageError
 
-__all__ = ["__version__", "run"]
+__all__ = ["FluximageError", "__version__", "run"]

@@ -19,6 +19,7 @@ from .products import (
     flux_hdu,
     fov_hdu,
     instmap_hdu,
+    psfmap_hdu,
 )
 from .stages.divide import flux_bunit
 
@@ -137,6 +138,11 @@ def write_products(result: Result, products: Transaction) -> FileList:
         if threshold_on:
             put("clipped exposure map", names.thresh_expmap(b),
                 expmap_hdu(obs, grid, band, result.thresholded[b][1], units, cal))  # fmt: skip
+    for band in inputs.bands:
+        if band.label in result.psfmaps:
+            hdu = psfmap_hdu(obs, grid, band, result.psfmaps[band.label], params.psfecf,
+                             result.psf_source, cal)  # fmt: skip
+            put("PSF map", names.psfmap(band.label, threshold_on), hdu)
     if keep_all:
         for (chip, b), m in result.expmaps.items():
             band = next(x for x in inputs.bands if x.label == b)

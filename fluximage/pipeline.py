@@ -10,15 +10,16 @@ the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .calib.interface import Calibration
+from .calib.psf import load_psf_size
 from .calib.select import describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
-from .geometry.pixlib import Detector
+from .geometry.pixlib import AspectSamples, Detector
 from .inputs.mask import Window, read_mask
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
@@ -42,6 +43,7 @@ from .stages.divide import divide
 from .stages.expmap import exposure_map
 from .stages.fov import ChipFov, field_of_view, fov_method
 from .stages.instmaps import InstrumentMap, chip_instrument_maps, instmap_context
+from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
 from .stages.threshold import threshold
 from .tasks import TaskGraph
 
@@ -83,6 +85,8 @@ class Result:
     combined: dict[str, np.ndarray]  # band -> all chips
     thresholded: dict[str, tuple[np.ndarray, np.ndarray]]  # band -> (counts, exposure)
     flux: dict[str, np.ndarray]  # band -> exposure-corrected image
+    psfmaps: dict[str, np.ndarray] = field(default_factory=dict)  # band -> PSF size (arcsec)
+    psf_source: str = ""  # the PSF-size table used
     files: FileList | None = None
 
 
@@ -126,6 +130,8 @@ def execute(
         {b: done[f"combine-{b}"] for b in bands if f"combine-{b}" in done},
         {b: done[f"thresh-{b}"] for b in bands if f"thresh-{b}" in done},
         {b: done[f"divide-{b}"] for b in bands},
+        {b: done[f"psfmap-{b}"] for b in bands if f"psfmap-{b}" in done},
+        done["psf-setup"].source if "psf-setup" in done else "",
     )  # fmt: skip
 
 
@@ -184,7 +190,8 @@ def build_graph(
     p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
 ) -> TaskGraph:
     """The run as tasks (§10): asphist-chipC, fov, evtbin, imap-chipC, emap-chipC-B,
-    combine-B, thresh-B, divide-B.  ``until="imap"`` stops after the instrument maps.
+    combine-B, thresh-B, divide-B, and with psfecf set psfmap-B.  ``until="imap"`` stops
+    after the instrument maps.
 
     A task's result is kept when the caller wants everything in memory or it is written
     (cleanup rules §4.3); otherwise it is dropped once its last dependent has run.
@@ -287,7 +294,45 @@ def build_graph(
         else:
             graph.add(f"divide-{b}", lambda r, b=b: divide(r["evtbin"][b], r[f"combine-{b}"]),
                       after=["evtbin", f"combine-{b}"], group="divide")  # fmt: skip
+    if params.psfecf is not None:
+        _psf_tasks(graph, p, report, step, threshold_on)
     return graph
+
+
+def _psf_tasks(graph: TaskGraph, p: Plan, report: Reporter, step, threshold_on: bool) -> None:
+    """psf-setup, then psfmap-B per band after every division (§7.4, §10)."""
+    inputs, obs, ecf = p.inputs, p.inputs.obs, p.inputs.params.psfecf
+    n = len(inputs.bands)
+    graph.group("psfmap", _counted("Creating", n, "PSF map", f"for obsid {obs.obsid_label}"))
+    divisions = [f"divide-{b.label}" for b in inputs.bands]
+    graph.add("psf-setup", lambda _: load_psf_size(warn=report), after=divisions, group="psfmap")
+    pointing = _pointing(obs.header, p.aspect)
+
+    def psfmap(band):
+        exposure_task = f"thresh-{band.label}" if threshold_on else f"combine-{band.label}"
+
+        def task(r):
+            step("mkpsfmap", f"band {band.label}, ecf={ecf:g}")
+            exposure = r[exposure_task][1] if threshold_on else r[exposure_task]
+            spectrum = band_psf_spectrum(band)
+            return psf_map(r["psf-setup"], p.detector, p.grid, obs.sky.frame, pointing,
+                           exposure, spectrum, ecf)  # fmt: skip
+
+        return task, exposure_task
+
+    for band in inputs.bands:
+        task, exposure_task = psfmap(band)
+        graph.add(f"psfmap-{band.label}", task, after=["psf-setup", exposure_task],
+                  group="psfmap")  # fmt: skip
+
+
+def _pointing(header, aspect: AspectSolution) -> AspectSamples:
+    """RA/DEC/ROLL_PNT (else _NOM) as mkpsfmap uses; without them the median aspect."""
+    try:
+        return header_pointing(header)
+    except FluximageError:
+        a = aspect.aspect
+        return AspectSamples(*(np.array([float(np.median(v))]) for v in (a.ra, a.dec, a.roll)))
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:

@@ -309,3 +309,21 @@ def flux_hdu(
         h[key] = (value, comment)
     _band_keywords(h, band)
     return hdu
+
+
+def psfmap_hdu(
+    obs: Observation, grid: Grid, band: Band, data: np.ndarray, ecf: float, source: str,
+    calibration: str | None,
+) -> fits.PrimaryHDU:  # fmt: skip
+    """The PSF-size map (block PSFMAP): arcsec enclosing ``ecf``, NaN outside the exposure."""
+    hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float32), "PSFMAP", calibration)
+    h = hdu.header
+    h["BUNIT"] = ("arcsec", "radius enclosing ECF of a point source")
+    h["ECF"] = (float(ecf), "enclosed counts fraction")
+    h["PSFTABLE"] = (source, "PSF-size table")
+    for key, (value, comment) in band.header_keywords().items():
+        h[key] = (value, comment)
+    if band.weights_file is None:
+        h["ENERGY"] = (band.instmap_energy, "[keV] energy of the PSF size")
+    _band_keywords(h, band)
+    return hdu

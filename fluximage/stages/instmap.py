@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,12 +61,16 @@ def pixel_grid(detector: str, binsize: float) -> PixelGrid:
     return PixelGrid(16384 // block, 16384 // block, block)
 
 
-BYTES_PER_MAP_PIXEL = 80  # coordinates, angles, geometry and the map itself, float64
+#: Output pixels of one row block: bounds the temporaries (angles, factors) of a map.
+BLOCK_PIXELS = 1 << 20
+BYTES_PER_BLOCK_PIXEL = 120  # coordinates, angles, geometry and factors, float64
 
 
 def memory_needed(grid: PixelGrid) -> int:
-    """Bytes one chip's instrument map needs while it is made."""
-    return BYTES_PER_MAP_PIXEL * grid.nx * grid.ny + grid.nx * grid.ny * grid.bin * grid.bin
+    """Bytes one chip's instrument map needs while it is made (made in row blocks)."""
+    full = grid.nx * grid.ny
+    bad_pixels = full * grid.bin * grid.bin  # the chip's bad-pixel mask, one byte a pixel
+    return 4 * full + bad_pixels + BYTES_PER_BLOCK_PIXEL * min(full, BLOCK_PIXELS)
 
 
 def physical_memory() -> int | None:
@@ -86,21 +91,35 @@ def check_memory(detector: str, grid: PixelGrid, binsize: float) -> None:
         )
 
 
+def geometry_rows(
+    det: Detector,
+    chip: int,
+    grid: PixelGrid,
+    windows: dict | None,
+    bad: np.ndarray | None,
+    rows: tuple[int, int],
+) -> np.ndarray:
+    """Fraction (0..1; 0/1 when unbinned) of good, active area in output rows [r0, r1)."""
+    r0, r1 = rows
+    nx = grid.nx * grid.bin
+    y0, y1 = r0 * grid.bin, r1 * grid.bin
+    cx, cy = np.meshgrid(np.arange(1, nx + 1), np.arange(y0 + 1, y1 + 1), sparse=True)
+    good = np.zeros((y1 - y0, nx), dtype=bool)
+    for window in chip_windows(det, chip, windows):
+        good |= window.contains(cx, cy)
+    if bad is not None:
+        good &= ~bad[y0:y1, :nx]
+    if grid.bin == 1:
+        return good.astype(np.float64)
+    blocks = good.reshape(r1 - r0, grid.bin, grid.nx, grid.bin)
+    return blocks.sum(axis=(1, 3), dtype=np.int32) / float(grid.bin * grid.bin)
+
+
 def geometry_mask(
     det: Detector, chip: int, grid: PixelGrid, windows: dict | None, bad: np.ndarray | None
 ) -> np.ndarray:
     """Fraction (0..1; 0/1 when unbinned) of each output pixel that is active and good."""
-    ny, nx = grid.ny * grid.bin, grid.nx * grid.bin
-    cx, cy = np.meshgrid(np.arange(1, nx + 1), np.arange(1, ny + 1), sparse=True)
-    good = np.zeros((ny, nx), dtype=bool)
-    for window in chip_windows(det, chip, windows):
-        good |= window.contains(cx, cy)
-    if bad is not None:
-        good &= ~bad[:ny, :nx]
-    if grid.bin == 1:
-        return good.astype(np.float64)
-    blocks = good.reshape(grid.ny, grid.bin, grid.nx, grid.bin)
-    return blocks.sum(axis=(1, 3), dtype=np.int32) / float(grid.bin * grid.bin)
+    return geometry_rows(det, chip, grid, windows, bad, (0, grid.ny))
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,49 @@ def instrument_map(cal: Calibration, s: InstmapSetup, band: Band, units: str) ->
             spectral *= weight
             total += spectral
     return _finish_map(cal, s, total)
+
+
+def row_blocks(grid: PixelGrid, block_pixels: int = BLOCK_PIXELS) -> list[tuple[int, int]]:
+    """Output rows [r0, r1) in blocks of about ``block_pixels`` pixels."""
+    step = max(1, block_pixels // grid.nx)
+    return [(r0, min(r0 + step, grid.ny)) for r0 in range(0, grid.ny, step)]
+
+
+def blocked_instrument_map(
+    cal: Calibration,
+    det: Detector,
+    detector: str,
+    chip: int,
+    grid: PixelGrid,
+    geometry: Callable[[tuple[int, int]], np.ndarray],
+    offsets: AspectSamples,
+    conditions: tuple[float, float, str],
+    band: Band,
+    units: str,
+    block_pixels: int = BLOCK_PIXELS,
+) -> np.ndarray:
+    """The same map as :func:`instrument_map` on a full :func:`setup`, made in row blocks.
+
+    ``geometry(rows)`` gives the good fraction of output rows [r0, r1); ``conditions`` is
+    (observation mid-time MET s, ACIS frame time s, grating).  Peak memory is the float32
+    map plus one block's temporaries, so the 16384² HRC-I and 4096×16456 HRC-S grids fit;
+    rows without any good pixel (a subarray's) are not computed.
+    """
+    time_met, frame_time_s, grating = conditions
+    out = np.zeros((grid.ny, grid.nx), dtype=np.float32)
+    half = 0.5 + grid.bin * 0.5
+    for r0, r1 in row_blocks(grid, block_pixels):
+        good = geometry((r0, r1))
+        if not good.any():
+            continue
+        cx = half + grid.bin * np.arange(grid.nx, dtype=float)
+        cy = half + grid.bin * np.arange(r0, r1, dtype=float)
+        cx, cy = np.meshgrid(cx, cy)
+        theta, phi = chip_off_axis(det, chip, cx, cy, offsets)
+        s = InstmapSetup(detector, chip, grid, good, np.asarray(theta), np.asarray(phi),
+                         cx, cy, time_met, frame_time_s, grating)  # fmt: skip
+        out[r0:r1] = instrument_map(cal, s, band, units)
+    return out
 
 
 def map_key(band: Band, units: str) -> tuple:

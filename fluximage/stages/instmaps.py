@@ -16,12 +16,11 @@ from .asphist import AspectHistogram
 from .instmap import (
     BPMASK_TEXT,
     PixelGrid,
+    blocked_instrument_map,
     check_memory,
-    geometry_mask,
-    instrument_map,
+    geometry_rows,
     map_key,
     pixel_grid,
-    setup,
 )
 
 
@@ -104,15 +103,19 @@ def chip_instrument_maps(
         0.0, 0.0, 0.0, *(float(np.sum(w * v)) for v in (hist.dy, hist.dz, hist.dtheta))
     )
     bad = bad_pixels(inputs, cal, ctx.detector, chip, ctx.pixels)
-    geometry = geometry_mask(det, chip, ctx.pixels, windows, bad)
-    s = setup(det, ctx.detector, chip, ctx.pixels, geometry, offsets, ctx.time_met,
-              ctx.frame_time_s, inputs.obs.grating)  # fmt: skip
+
+    def geometry(rows: tuple[int, int]) -> np.ndarray:
+        return geometry_rows(det, chip, ctx.pixels, windows, bad, rows)
+
+    conditions = (ctx.time_met, ctx.frame_time_s, inputs.obs.grating)
     made: dict[tuple, np.ndarray] = {}
     maps: dict[str, InstrumentMap] = {}
     for band in inputs.bands:
         key = map_key(band, units)
         if key not in made:
-            made[key] = instrument_map(cal, s, band, units)
+            made[key] = blocked_instrument_map(
+                cal, det, ctx.detector, chip, ctx.pixels, geometry, offsets, conditions, band, units
+            )
         maps[band.label] = InstrumentMap(chip, band.label, ctx.pixels, made[key],
                                          detsubsys(ctx.detector, chip, units))  # fmt: skip
     return maps

@@ -14,6 +14,7 @@ task that needs it has finished: that is cleanup as each step ends.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ class TaskGraph:
     def __init__(self, announce: Callable[[str], None] | None = None) -> None:
         self.tasks: dict[str, Task] = {}
         self.messages: dict[str, str] = {}
+        self.timings: dict[str, float] = {}  # task name -> wall seconds, filled by run()
         self._announce = announce or (lambda message: None)
 
     def group(self, name: str, message: str) -> None:
@@ -58,7 +60,10 @@ class TaskGraph:
         self.tasks[name] = Task(name, func, tuple(after), group, keep)
         return name
 
-    def run(self, workers: int = 1) -> dict[str, Any]:
+    def run(
+        self, workers: int = 1, on_done: Callable[[str, float], None] | None = None
+    ) -> dict[str, Any]:
+        """Run every task; ``on_done(name, seconds)`` is called as each one finishes."""
         results: dict[str, Any] = {}
         finished: set[str] = set()
         pending = list(self.tasks)
@@ -76,7 +81,14 @@ class TaskGraph:
                     if task.group in self.messages:
                         self._announce(self.messages[task.group])
                 inputs = {a: results[a] for a in task.after}
-            return task.func(inputs)
+            began = time.perf_counter()
+            value = task.func(inputs)
+            seconds = time.perf_counter() - began
+            with lock:
+                self.timings[task.name] = seconds
+                if on_done is not None:
+                    on_done(task.name, seconds)
+            return value
 
         def done(task: Task, value: Any) -> None:
             results[task.name] = value

@@ -199,7 +199,7 @@ def test_a_map_too_big_for_memory_is_a_clear_error(monkeypatch):
 def test_blocked_map_equals_the_whole_map():
     """Row blocks (including rows with no good pixel, which are skipped) give exactly the
     map made in one piece, binned (HRC-I style) and unbinned (ACIS)."""
-    from fluximage.stages.instmap import PixelGrid, blocked_instrument_map, geometry_rows
+    from fluximage.stages.instmap import PixelGrid, blocked_instrument_maps, geometry_rows
 
     cal = FakeCalibration()
     for instrument, detector, chip, grid, windows in (
@@ -223,7 +223,10 @@ def test_blocked_map_equals_the_whole_map():
             return geometry_rows(det, chip, grid, windows, bad, rows)
 
         for block in (grid.nx * 7, grid.nx * 64, 10**9):
-            blocked = blocked_instrument_map(cal, det, detector, chip, grid, geometry, offsets,
-                                             (1e8, 3.2, "NONE"), band, "default", block)  # fmt: skip
+            blocked, again = blocked_instrument_maps(
+                cal, det, detector, chip, grid, geometry, offsets, (1e8, 3.2, "NONE"),
+                [band, band], "default", block,
+            )  # fmt: skip
             np.testing.assert_array_equal(blocked, whole)
+            np.testing.assert_array_equal(again, whole)
         assert whole.max() > 0

@@ -104,3 +104,13 @@ def test_prerequisites_must_exist_and_names_be_unique():
         g.add("a", lambda r: 0)
     with pytest.raises(ValueError, match="unknown task"):
         g.add("b", lambda r: 0, after=["nope"])
+
+
+def test_each_finished_task_is_reported_with_its_time():
+    seen = []
+    g = TaskGraph()
+    g.add("a", lambda r: time.sleep(0.02))
+    g.add("b", lambda r: None, after=["a"])
+    g.run(workers=1, on_done=lambda name, seconds: seen.append((name, seconds)))
+    assert [name for name, _ in seen] == ["a", "b"]
+    assert seen[0][1] >= 0.02 and g.timings["a"] == seen[0][1] and "b" in g.timings

@@ -207,7 +207,7 @@ def row_blocks(grid: PixelGrid, block_pixels: int = BLOCK_PIXELS) -> list[tuple[
     return [(r0, min(r0 + step, grid.ny)) for r0 in range(0, grid.ny, step)]
 
 
-def blocked_instrument_map(
+def blocked_instrument_maps(
     cal: Calibration,
     det: Detector,
     detector: str,
@@ -216,19 +216,20 @@ def blocked_instrument_map(
     geometry: Callable[[tuple[int, int]], np.ndarray],
     offsets: AspectSamples,
     conditions: tuple[float, float, str],
-    band: Band,
+    bands: list[Band],
     units: str,
     block_pixels: int = BLOCK_PIXELS,
-) -> np.ndarray:
-    """The same map as :func:`instrument_map` on a full :func:`setup`, made in row blocks.
+) -> list[np.ndarray]:
+    """One chip's maps for several bands, as :func:`instrument_map` on a full :func:`setup`
+    would make them, in row blocks: the pixel angles are computed once for all bands.
 
     ``geometry(rows)`` gives the good fraction of output rows [r0, r1); ``conditions`` is
     (observation mid-time MET s, ACIS frame time s, grating).  Peak memory is the float32
-    map plus one block's temporaries, so the 16384² HRC-I and 4096×16456 HRC-S grids fit;
+    maps plus one block's temporaries, so the 16384² HRC-I and 4096×16456 HRC-S grids fit;
     rows without any good pixel (a subarray's) are not computed.
     """
     time_met, frame_time_s, grating = conditions
-    out = np.zeros((grid.ny, grid.nx), dtype=np.float32)
+    out = [np.zeros((grid.ny, grid.nx), dtype=np.float32) for _ in bands]
     half = 0.5 + grid.bin * 0.5
     for r0, r1 in row_blocks(grid, block_pixels):
         good = geometry((r0, r1))
@@ -240,7 +241,8 @@ def blocked_instrument_map(
         theta, phi = chip_off_axis(det, chip, cx, cy, offsets)
         s = InstmapSetup(detector, chip, grid, good, np.asarray(theta), np.asarray(phi),
                          cx, cy, time_met, frame_time_s, grating)  # fmt: skip
-        out[r0:r1] = instrument_map(cal, s, band, units)
+        for band, maps in zip(bands, out, strict=True):
+            maps[r0:r1] = instrument_map(cal, s, band, units)
     return out
 
 

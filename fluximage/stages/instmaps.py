@@ -10,13 +10,14 @@ from ..calib.interface import Calibration
 from ..geometry.grid import Grid
 from ..geometry.pixlib import AspectSamples, Detector
 from ..inputs.badpix import bad_pixel_mask
+from ..inputs.bands import Band
 from ..inputs.resolve import Inputs
 from ..messages import Reporter
 from .asphist import AspectHistogram
 from .instmap import (
     BPMASK_TEXT,
     PixelGrid,
-    blocked_instrument_map,
+    blocked_instrument_maps,
     check_memory,
     geometry_rows,
     map_key,
@@ -108,14 +109,15 @@ def chip_instrument_maps(
         return geometry_rows(det, chip, ctx.pixels, windows, bad, rows)
 
     conditions = (ctx.time_met, ctx.frame_time_s, inputs.obs.grating)
-    made: dict[tuple, np.ndarray] = {}
+    distinct: dict[tuple, Band] = {}  # bands with the same key share one map
+    for band in inputs.bands:
+        distinct.setdefault(map_key(band, units), band)
+    made = dict(zip(distinct, blocked_instrument_maps(
+        cal, det, ctx.detector, chip, ctx.pixels, geometry, offsets, conditions,
+        list(distinct.values()), units,
+    ), strict=True))  # fmt: skip
     maps: dict[str, InstrumentMap] = {}
     for band in inputs.bands:
-        key = map_key(band, units)
-        if key not in made:
-            made[key] = blocked_instrument_map(
-                cal, det, ctx.detector, chip, ctx.pixels, geometry, offsets, conditions, band, units
-            )
-        maps[band.label] = InstrumentMap(chip, band.label, ctx.pixels, made[key],
+        maps[band.label] = InstrumentMap(chip, band.label, ctx.pixels, made[map_key(band, units)],
                                          detsubsys(ctx.detector, chip, units))  # fmt: skip
     return maps

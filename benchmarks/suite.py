@@ -1,0 +1,240 @@
+"""The benchmark suite (issue 9): whole runs on simulated observations, one process each.
+
+    python benchmarks/suite.py                   # every case; prints a table
+    python benchmarks/suite.py --cases acisi-bin8,hrci-bin32
+    python benchmarks/suite.py --large           # also the 1e8-event file (~6 GB on disk)
+
+The observations are made once by ``fluximage.simulate`` (fixed seeds) and cached in
+``benchmarks/data/`` (or ``--data``).  Each case runs the command-line pipeline in a fresh
+Python process and reports its wall time, peak resident memory, the time of each stage
+(from the task graph), and the I/O floor measured in the same process right after the
+run: reading the events and binning one counts image on the same grid.  The suite also
+times the fast exposure map against the direct reference on one chip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE / "data"
+ACIS_I_6 = (0, 1, 2, 3, 6, 7)
+
+
+@dataclass(frozen=True)
+class Observation:
+    name: str
+    instrument: str
+    chips: tuple[int, ...]
+    flat_flux: float  # photon/cm²/s/arcmin², 0.5-7 keV flat spectrum
+    exposure_s: float
+
+
+OBSERVATIONS = {
+    # about 1e6 events on ACIS-I0-3 + S2, S3
+    "acisi": Observation("acisi", "ACIS-I", ACIS_I_6, 4.9e-4, 20000.0),
+    "aciss": Observation("aciss", "ACIS-S", (4, 5, 6, 7, 8, 9), 1.0e-4, 20000.0),
+    "hrci": Observation("hrci", "HRC-I", (0,), 2.0e-4, 20000.0),
+}
+
+#: case -> (observation, fluximage parameters, DM filter on the infile)
+CASES = {
+    "acisi-bin8": ("acisi", ["bands=csc,broad", "binsize=8"], ""),
+    "acisi-bin2": ("acisi", ["bands=csc,broad", "binsize=2"], ""),
+    "acisi-bin1-2048": ("acisi", ["bands=broad", "binsize=1"], "[x=3072.5:5120.5,y=3072.5:5120.5]"),
+    "aciss-6chips": ("aciss", ["bands=broad", "binsize=8"], ""),
+    "hrci-bin32": ("hrci", ["bands=wide", "binsize=32"], ""),
+    "hrci-bin8": ("hrci", ["bands=wide", "binsize=8"], ""),
+}
+LARGE_CASE = "acisi-1e8"
+
+
+def event_file(data: Path, name: str) -> Path:
+    """The cached simulated observation (made on first use)."""
+    from fluximage.simulate import FlatField, Spectrum, simulate
+
+    obs = OBSERVATIONS[name]
+    directory = data / name
+    marker = directory / "done.json"
+    if not marker.exists():
+        made = simulate(
+            directory, obs.instrument, [FlatField(obs.flat_flux, Spectrum.flat(0.5, 7.0))],
+            exposure_s=obs.exposure_s, chips=list(obs.chips), seed=2026,
+        )  # fmt: skip
+        marker.write_text(json.dumps({"events": made.n_events, "evt": str(made.evt)}))
+    return Path(json.loads(marker.read_text())["evt"])
+
+
+def large_event_file(data: Path, copies: int = 100) -> Path:
+    """The ACIS-I file repeated ``copies`` times (times shifted inside the GTI): 1e8 events."""
+    import numpy as np
+    from astropy.io import fits
+
+    source = event_file(data, "acisi")
+    target = data / "acisi-1e8" / source.name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with fits.open(source) as hdul:
+        events = hdul["EVENTS"]
+        rows = np.asarray(events.data)
+        header = events.header.copy()
+        header["NAXIS2"] = len(rows) * copies
+        others = [h.copy() for h in hdul[2:]]
+        primary = hdul[0].copy()
+    partial = target.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        fits.HDUList([primary]).writeto(out)
+        out.write(header.tostring().encode("ascii"))
+        raw = rows.tobytes()  # big-endian FITS rows as read
+        for _ in range(copies):
+            out.write(raw)
+        pad = (-(len(raw) * copies)) % 2880
+        out.write(b"\0" * pad)
+        for hdu in others:
+            hdu.writeto(out)
+    for extra in source.parent.iterdir():  # asol, bpix, mask beside it
+        if extra != source and not extra.name.endswith(".json"):
+            link = target.parent / extra.name
+            if not link.exists():
+                link.symlink_to(extra)
+    partial.rename(target)
+    return target
+
+
+# ---- one case, in its own process -------------------------------------------------------
+
+
+def stage_of(task: str) -> str:
+    return task.split("-")[0]
+
+
+def run_case(case: str, data: Path) -> dict:
+    """Run the command-line pipeline on one case; then the I/O floor (same process)."""
+    import resource
+
+    from fluximage import cli, tasks
+    from fluximage.paramio import package_param_dir
+
+    name, params, dm = CASES.get(case, ("acisi", ["bands=broad"], ""))
+    evt = large_event_file(data) if case == LARGE_CASE else event_file(data, name)
+    graphs: list = []
+    original = tasks.TaskGraph.run
+
+    def recording(self, *args, **kwargs):  # keep the graph to read its timings
+        graphs.append(self)
+        return original(self, *args, **kwargs)
+
+    tasks.TaskGraph.run = recording
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PFILES"] = f"{tmp};{package_param_dir()}"
+        start = time.perf_counter()
+        status = cli.main([f"{evt}{dm}", f"{tmp}/out/", *params, "verbose=0", "clobber=yes"])
+        wall = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        floor = io_floor(f"{evt}{dm}", params)
+    stages: dict[str, float] = {}
+    for graph in graphs:
+        for task, seconds in graph.timings.items():
+            stages[stage_of(task)] = stages.get(stage_of(task), 0.0) + seconds
+    return {"case": case, "status": status, "wall_s": wall, "peak_mb": peak_mb,
+            "io_floor_s": floor, "stages_s": stages}  # fmt: skip
+
+
+def io_floor(infile: str, params: list[str]) -> float:
+    """Seconds to read the events and bin one counts image on the run's grid."""
+    from fluximage.inputs.resolve import resolve_inputs
+    from fluximage.messages import Reporter
+    from fluximage.parameters import read_parameters
+    from fluximage.paramio import open_params
+    from fluximage.pipeline import plan
+    from fluximage.stages.binning import counts_images
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ps = open_params("fluximage", [infile, f"{tmp}/o/", *params, "mode=h", "verbose=0"],
+                         interactive=False)  # fmt: skip
+        report = Reporter(verbose=0)
+        inputs = resolve_inputs(read_parameters(ps, report=report), report)
+        grid = plan(inputs, report).grid
+        start = time.perf_counter()
+        counts_images(inputs.events, grid, inputs.bands[:1])
+        return time.perf_counter() - start
+
+
+def expmap_ratio(data: Path) -> dict:
+    """Fast vs direct exposure map on ACIS-I3 of the 1e6-event observation (bin 8)."""
+    import numpy as np
+
+    import fluximage
+    from fluximage.stages.expmap import exposure_map, exposure_map_direct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = fluximage.run(str(event_file(data, "acisi")), f"{tmp}/", bands="broad",
+                               verbose=0)  # fmt: skip
+    p = result.prepared
+    args = (p.detector, 3, p.instmaps[3, "broad"], p.asphists[3], p.grid,
+            p.inputs.obs.sky.frame, False)  # fmt: skip
+    timings = {}
+    maps = {}
+    for label, function in (("fast", exposure_map), ("direct", exposure_map_direct)):
+        start = time.perf_counter()
+        maps[label] = function(*args)
+        timings[label] = time.perf_counter() - start
+    difference = np.abs(maps["fast"] - maps["direct"]).max() / maps["direct"].max()
+    return {"fast_s": timings["fast"], "direct_s": timings["direct"],
+            "ratio": timings["direct"] / timings["fast"], "max_difference": float(difference),
+            "aspect_bins": len(p.asphists[3].duration)}  # fmt: skip
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--large", action="store_true", help="also the 1e8-event case")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case
+    parser.add_argument("--expmap", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.data.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        print(json.dumps(run_case(args.one, args.data)))
+        return 0
+    if args.expmap:
+        print(json.dumps(expmap_ratio(args.data)))
+        return 0
+    cases = [c for c in args.cases.split(",") if c] + ([LARGE_CASE] if args.large else [])
+    for name in sorted({CASES[c][0] for c in cases if c in CASES}):
+        event_file(args.data, name)  # simulate outside the timed processes
+    print(f"{'case':18} {'wall s':>7} {'peak MB':>8} {'floor s':>8} {'x floor':>7}  stages (s)")
+    for case in cases:
+        out = subprocess.run([sys.executable, __file__, "--one", case, "--data", str(args.data)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        if out.returncode != 0:
+            print(f"{case:18} FAILED: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["stages_s"].items(),
+                                                            key=lambda kv: -kv[1]))  # fmt: skip
+        print(f"{case:18} {r['wall_s']:7.2f} {r['peak_mb']:8.0f} {r['io_floor_s']:8.2f} "
+              f"{r['wall_s'] / r['io_floor_s']:7.1f}  {stages}")  # fmt: skip
+    out = subprocess.run([sys.executable, __file__, "--expmap", "--data", str(args.data)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    e = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nexposure map, ACIS-I3 bin 8 ({e['aspect_bins']} aspect bins): fast "
+          f"{e['fast_s']:.3f} s, direct {e['direct_s']:.2f} s, ratio {e['ratio']:.0f}x, "
+          f"max difference {e['max_difference']:.1e} of the maximum")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

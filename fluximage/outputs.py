@@ -14,6 +14,8 @@ from .products import (
     EXPMAP_BUNIT,
     Transaction,
     asphist_hdu,
+    background_events_hdu,
+    background_image_hdu,
     counts_hdu,
     expmap_hdu,
     flux_hdu,
@@ -25,6 +27,7 @@ from .stages.divide import flux_bunit
 
 if TYPE_CHECKING:
     from .pipeline import Result
+    from .stages.background import Subtraction
 
 HISTORY_WIDTH = 70
 
@@ -77,9 +80,10 @@ ORDER_CLEANUP = [
     "exposure map", "PSF map", "exposure-corrected image",
 ]  # fmt: skip
 ORDER_ALL = [
-    "clipped counts image", "binned counts image", "aspect histogram", "instrument map",
-    "observation FOV", "clipped exposure map", "PSF map", "exposure map",
-    "exposure-corrected image",
+    "clipped counts image", "binned counts image", "particle background events file",
+    "unsubtracted background counts image", "particle background counts image",
+    "aspect histogram", "instrument map", "observation FOV", "clipped exposure map",
+    "PSF map", "exposure map", "exposure-corrected image",
 ]  # fmt: skip
 
 
@@ -106,6 +110,8 @@ def write_products(result: Result, products: Transaction) -> FileList:
         files.add(label, path)
 
     threshold_on = params.threshold_on
+    bgnd = prepared.background
+    extra = bgnd.keywords if bgnd is not None else None
     for band in inputs.bands:
         b = band.label
         if threshold_on:
@@ -113,14 +119,16 @@ def write_products(result: Result, products: Transaction) -> FileList:
             put(
                 "clipped counts image",
                 names.thresh_counts(b),
-                counts_hdu(obs, grid, band, counts, cal),
+                counts_hdu(obs, grid, band, counts, cal, extra),
             )
         if keep_all or not threshold_on:
             put(
                 "binned counts image",
                 names.counts(b),
-                counts_hdu(obs, grid, band, prepared.counts[b], cal),
+                counts_hdu(obs, grid, band, prepared.counts[b], cal, extra),
             )
+    if keep_all and bgnd is not None:
+        _background_files(bgnd, inputs, grid, cal, put)
     if keep_all:
         for chip in inputs.chips:
             put(
@@ -162,5 +170,21 @@ def write_products(result: Result, products: Transaction) -> FileList:
     for band in inputs.bands:
         bunit = flux_bunit("", EXPMAP_BUNIT[units])
         put("exposure-corrected image", names.flux(band.label),
-            flux_hdu(obs, grid, band, result.flux[band.label], bunit, cal))  # fmt: skip
+            flux_hdu(obs, grid, band, result.flux[band.label], bunit, cal, extra))  # fmt: skip
     return ordered(files, params.cleanup)
+
+
+def _background_files(bgnd: Subtraction, inputs, grid, cal, put) -> None:
+    """The HRC-I intermediates (cleanup=no): PHRC-I_bkg.fits, PB_unsubtracted.img and
+    PB_particle_bgnd.img."""
+    obs, names, events = inputs.obs, inputs.names, bgnd.reprojected
+    if events.columns is not None:
+        hdu = background_events_hdu(events.header, events.names, events.columns, obs, cal)
+        put("particle background events file", names.hrci_background_events, hdu)
+    for band in inputs.bands:
+        b = band.label
+        put("unsubtracted background counts image", names.unsubtracted(b),
+            counts_hdu(obs, grid, band, bgnd.unsubtracted[b], cal))  # fmt: skip
+    for band in inputs.bands:
+        hdu = background_image_hdu(events.header, obs, grid, band, events.images[band.label], cal)
+        put("particle background counts image", names.particle_background(band.label), hdu)

@@ -1,9 +1,10 @@
 """The fluximage pipeline, stage by stage.
 
-inputs → aspect → fov → grid → binning → asphist → instmap → expmap → combine →
-threshold → divide → products.  :func:`plan` decides everything that needs no
-heavy work (grid, calibration); :func:`build_graph` turns the stages into named
-tasks with prerequisites (behaviour doc §10), run serially or by joblib threads.
+inputs → aspect → fov → grid → binning [→ HRC-I particle background] → asphist →
+instmap → expmap → combine → threshold → divide → products.  :func:`plan` decides
+everything that needs no heavy work (grid, calibration); :func:`build_graph` turns
+the stages into named tasks with prerequisites (behaviour doc §10), run serially or
+by joblib threads.
 Products are written under temporary names and renamed into place only when
 the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 """
@@ -20,6 +21,7 @@ from .calib.select import describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import AspectSamples, Detector
+from .inputs.dmfilter import parse_filter
 from .inputs.mask import Window, read_mask
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
@@ -36,6 +38,14 @@ from .stages.asphist import (
     read_aspect,
     read_dtf,
     resolution_xy,
+)
+from .stages.background import (
+    Subtraction,
+    background_seed,
+    particle_scale,
+    reproject_background,
+    subtract_background,
+    time_scale,
 )
 from .stages.binning import counts_images
 from .stages.combine import combine
@@ -69,11 +79,12 @@ class Prepared:
     detector: Detector
     aspect: AspectSolution
     grid: Grid
-    counts: dict[str, np.ndarray]  # band label -> counts image
+    counts: dict[str, np.ndarray]  # band label -> counts image (HRC-I: background-subtracted)
     asphists: dict[int, AspectHistogram]  # chip -> aspect histogram
     fov: list[ChipFov]  # the observation FOV (all aspect samples), one polygon per chip
     calibration: Calibration
     instmaps: dict[tuple[int, str], InstrumentMap]  # (chip, band label) -> map
+    background: Subtraction | None = None  # HRC-I particle background, when subtracted
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,10 +159,12 @@ def _prepared(p: Plan, done: dict) -> Prepared:
     for c in chips:
         for label, m in done.get(f"imap-chip{c}", {}).items():
             instmaps[c, label] = m
+    background = done.get(SUBTRACT)
+    counts = background.counts if background is not None else done.get("evtbin", {})
     return Prepared(
-        p.inputs, p.detector, p.aspect, p.grid, done.get("evtbin", {}),
+        p.inputs, p.detector, p.aspect, p.grid, counts,
         {c: done[f"asphist-chip{c}"] for c in chips if f"asphist-chip{c}" in done},
-        done["fov"], p.calibration, instmaps,
+        done["fov"], p.calibration, instmaps, background,
     )  # fmt: skip
 
 
@@ -189,9 +202,9 @@ def _counted(verb: str, n: int, noun: str, rest: str) -> str:
 def build_graph(
     p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
 ) -> TaskGraph:
-    """The run as tasks (§10): asphist-chipC, fov, evtbin, imap-chipC, emap-chipC-B,
-    combine-B, thresh-B, divide-B, and with psfecf set psfmap-B.  ``until="imap"`` stops
-    after the instrument maps.
+    """The run as tasks (§10): asphist-chipC, fov, evtbin, [HRC-I: reproject-hrci-bgnd,
+    subtract-hrci-bgnd], imap-chipC, emap-chipC-B, combine-B, thresh-B, divide-B, and with
+    psfecf set psfmap-B.  ``until="imap"`` stops after the instrument maps.
 
     A task's result is kept when the caller wants everything in memory or it is written
     (cleanup rules §4.3); otherwise it is dropped once its last dependent has run.
@@ -237,6 +250,13 @@ def build_graph(
         return counts_images(inputs.events, grid, inputs.bands)
 
     graph.add("evtbin", evtbin, keep=keep_unclipped)
+    counts_task = "evtbin"
+    if inputs.background is not None:
+        counts_task = _background_tasks(graph, p, report, step, keep_all)
+
+    def counts(r: dict, band: str) -> np.ndarray:
+        value = r[counts_task]
+        return value.counts[band] if isinstance(value, Subtraction) else value[band]
 
     n = nc * nb
     graph.group("imap", _counted("Creating", n, "instrument map", obsid))
@@ -267,10 +287,11 @@ def build_graph(
 
         return task
 
+    subtracted = [counts_task] if counts_task != "evtbin" else []  # §10: emaps follow it
     for c in chips:
         for b in bands:
             graph.add(f"emap-chip{c}-{b}", emap(c, b),
-                      after=[f"imap-chip{c}", f"asphist-chip{c}"], group="emap",
+                      after=[f"imap-chip{c}", f"asphist-chip{c}", *subtracted], group="emap",
                       keep=keep_all)  # fmt: skip
     if nc > 1:
         for_bands = obsid if nb == 1 else f"for {nb} bands (obsid {label})"
@@ -283,20 +304,58 @@ def build_graph(
         graph.group("thresh", f"Thresholding data for obsid {label}")
         for b in bands:
             graph.add(f"thresh-{b}",
-                      lambda r, b=b: threshold(r["evtbin"][b], r[f"combine-{b}"],
+                      lambda r, b=b: threshold(counts(r, b), r[f"combine-{b}"],
                                                params.expmapthresh),
-                      after=["evtbin", f"combine-{b}"], group="thresh")  # fmt: skip
+                      after=[counts_task, f"combine-{b}"], group="thresh")  # fmt: skip
     graph.group("divide", _counted("Exposure-correcting", nb, "image", obsid))
     for b in bands:
         if threshold_on:
             graph.add(f"divide-{b}", lambda r, b=b: divide(*r[f"thresh-{b}"]),
                       after=[f"thresh-{b}"], group="divide")  # fmt: skip
         else:
-            graph.add(f"divide-{b}", lambda r, b=b: divide(r["evtbin"][b], r[f"combine-{b}"]),
-                      after=["evtbin", f"combine-{b}"], group="divide")  # fmt: skip
+            graph.add(f"divide-{b}", lambda r, b=b: divide(counts(r, b), r[f"combine-{b}"]),
+                      after=[counts_task, f"combine-{b}"], group="divide")  # fmt: skip
     if params.psfecf is not None:
         _psf_tasks(graph, p, report, step, threshold_on)
     return graph
+
+
+REPROJECT, SUBTRACT = "reproject-hrci-bgnd", "subtract-hrci-bgnd"
+
+
+def _background_tasks(graph: TaskGraph, p: Plan, report: Reporter, step, keep_all: bool) -> str:
+    """reproject-hrci-bgnd → subtract-hrci-bgnd after the counts images (§8, §10); returns
+    the name of the task whose result holds the subtracted counts."""
+    inputs, obs = p.inputs, p.inputs.obs
+    source, label = inputs.background, obs.obsid_label
+    seed = background_seed(inputs.params.random)
+    write = not inputs.params.cleanup
+
+    def reproject(_):
+        step("reproject_events", f"infile={source.spec} match={obs.path} random={seed}")
+        return reproject_background(source, obs, inputs.events.filter, p.detector, p.aspect,
+                                    p.grid, inputs.bands, seed, write, report)  # fmt: skip
+
+    def subtract(r):
+        events, bkg_name = r[REPROJECT], inputs.names.hrci_background_events
+        if source.method == "time":
+            scale = time_scale(obs.header, obs.path, events.header, bkg_name)
+        else:
+            observed = inputs.events.count([parse_filter(source.bkgparams)])
+            scale = particle_scale(observed, events.n_particle, source.bkgparams, bkg_name)
+        step("dmimgcalc", f"imgout=img1-({scale.value!r}*img2) for {len(inputs.bands)} band(s)")
+        names = {b.label: inputs.names.unsubtracted(b.label) for b in inputs.bands}
+        out = subtract_background(source, r["evtbin"], events, scale, obs.header, names)
+        if not write:
+            report("Cleaning up HRC-I background events file", level=2)
+        return out
+
+    graph.group("bgnd-setup", f"Setting up the HRC-I background for obsid {label}")
+    graph.add(REPROJECT, reproject, after=["evtbin"], group="bgnd-setup", keep=keep_all)
+    graph.group("bgnd-subtract", f"Subtracting HRC-I background for obsid {label}")
+    # kept: its keywords go on the thresholded and flux images (grid-sized images only)
+    graph.add(SUBTRACT, subtract, after=["evtbin", REPROJECT], group="bgnd-subtract")
+    return SUBTRACT
 
 
 def _psf_tasks(graph: TaskGraph, p: Plan, report: Reporter, step, threshold_on: bool) -> None:

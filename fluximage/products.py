@@ -91,16 +91,103 @@ def sky_image(
     return hdu
 
 
+def add_keywords(header: fits.Header, extra: fits.Header | None) -> None:
+    """Set every card of ``extra`` (e.g. the HRC-I background keywords) on ``header``."""
+    for card in (extra or fits.Header()).cards:
+        header[card.keyword] = (card.value, card.comment)
+
+
 def counts_hdu(
-    obs: Observation, grid: Grid, band: Band, counts: np.ndarray, calibration: str | None = None
+    obs: Observation,
+    grid: Grid,
+    band: Band,
+    counts: np.ndarray,
+    calibration: str | None = None,
+    extra: fits.Header | None = None,
 ) -> fits.PrimaryHDU:
-    """The counts image of one band, as CIAO's dmcopy binning makes it."""
-    data = counts.astype(np.int32, copy=False)
+    """The counts image of one band, as CIAO's dmcopy binning makes it.
+
+    Integer counts are written as int32; a background-subtracted image (float) as
+    float32.  ``extra``: keywords added last (BEVTFILE, BKGSCALE, ...).
+    """
+    kind = np.int32 if np.issubdtype(counts.dtype, np.integer) else np.float32
+    data = counts.astype(kind, copy=False)
     hdu = sky_image(obs, grid, data, "EVENTS_IMAGE", calibration)
     h = hdu.header
     h.add_comment(f"Adding keywords for band={band.label}")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
+    add_keywords(h, extra)
+    return hdu
+
+
+def background_image_hdu(
+    header: fits.Header, obs: Observation, grid: Grid, band: Band, counts: np.ndarray,
+    calibration: str | None = None,
+) -> fits.PrimaryHDU:  # fmt: skip
+    """The HRC-I particle background of one band binned on the grid (int32 counts).
+
+    Its keywords are those of the tailored background events (``header``), as dmcopy
+    binning of PHRC-I_bkg.fits gives them.
+    """
+    hdu = fits.PrimaryHDU(counts.astype(np.int32, copy=False))
+    h = hdu.header
+    for card in header.cards:
+        if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
+            h.append(card)
+    h.extend(wcs_keywords(obs, grid), update=True)
+    h["HDUNAME"] = ("EVENTS_IMAGE", "Block name")
+    for key, (value, comment) in band.header_keywords().items():
+        h[key] = (value, comment)
+    stamp(h, calibration)
+    return hdu
+
+
+def _tform(values: np.ndarray) -> str:
+    """A TFORM for a column array (``nX`` for bit columns)."""
+    repeat = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
+    kind = values.dtype
+    if kind.kind == "b":
+        return f"{repeat}X" if values.ndim > 1 else "L"
+    if kind.kind in "SU":
+        return f"{kind.itemsize // (4 if kind.kind == 'U' else 1)}A"
+    codes = {"u1": "B", "i1": "I", "i2": "I", "u2": "J", "i4": "J", "u4": "K", "i8": "K",
+             "f4": "E", "f8": "D"}  # fmt: skip
+    code = codes.get(f"{kind.kind}{kind.itemsize}", "D")
+    return f"{repeat}{code}" if repeat > 1 else code
+
+
+def background_events_hdu(
+    header: fits.Header,
+    names: tuple[str, ...],
+    columns: dict[str, np.ndarray],
+    obs: Observation,
+    calibration: str | None = None,
+) -> fits.BinTableHDU:
+    """PHRC-I_bkg.fits: the reprojected background events (EVENTS block).
+
+    The x, y columns carry the observation's sky WCS (reproject_events match=<evt>).
+    """
+    cols = []
+    for name in names:
+        values = np.asarray(columns[name.lower()])
+        if name.lower() in ("detx", "dety", "x", "y"):
+            values = values.astype(np.float32)
+        cols.append(fits.Column(name=name, format=_tform(values), array=values))
+    hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
+    h = hdu.header
+    for card in header.cards:
+        if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
+            h.append(card)
+    h["HDUNAME"] = ("EVENTS", "Block name")
+    sky = obs.sky
+    lower = [n.lower() for n in names]
+    for column, i in ((sky.x_column, 0), (sky.y_column, 1)):
+        if column in lower:
+            n = lower.index(column) + 1
+            h[f"TCTYP{n}"], h[f"TCRVL{n}"] = sky.ctype[i], sky.crval[i]
+            h[f"TCRPX{n}"], h[f"TCDLT{n}"] = sky.crpix[i], sky.cdelt[i]
+    stamp(h, calibration)
     return hdu
 
 
@@ -299,11 +386,18 @@ def expmap_hdu(
 
 
 def flux_hdu(
-    obs: Observation, grid: Grid, band: Band, data: np.ndarray, bunit: str, calibration: str | None
+    obs: Observation,
+    grid: Grid,
+    band: Band,
+    data: np.ndarray,
+    bunit: str,
+    calibration: str | None,
+    extra: fits.Header | None = None,
 ) -> fits.PrimaryHDU:
-    """The exposure-corrected image (block PFLUX_IMAGE)."""
+    """The exposure-corrected image (block PFLUX_IMAGE); ``extra`` as for counts images."""
     hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "PFLUX_IMAGE", calibration)
     h = hdu.header
+    add_keywords(h, extra)
     h["BUNIT"] = (bunit, "counts / exposure")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)

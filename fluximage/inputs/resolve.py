@@ -32,6 +32,7 @@ from .ancillary import (
 from .bands import Band, parse_bands
 from .dmfilter import parse_filter, split_filespec
 from .events import EventSource
+from .hrc_background import BackgroundSource, resolve_background
 from .infile import resolve_infile
 from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
 from .observation import Observation, read_observation
@@ -55,6 +56,7 @@ class Inputs:
     names: OutputNames
     created_directory: str | None  # the output directory if this run made it
     chips: tuple[int, ...]
+    background: BackgroundSource | None = None  # HRC-I particle background to subtract
 
 
 def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
@@ -87,6 +89,9 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
         if obs.instrument == "HRC"
         else None
     )
+    background = resolve_background(
+        params.background, params.bkgparams, params.options.background_file, obs, report
+    )
     check_psfecf(params)
     check_nproc(params)
     tmpdir = resolve_tmpdir(params.tmpdir)
@@ -115,7 +120,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
                 [b.label for b in bands],
                 threshold=params.threshold_on,
                 psf=params.psfecf is not None,
-                hrci_background=False,  # the HRC-I background stage adds its files
+                hrci_background=background is not None,
             ),
             params.clobber,
         )
@@ -137,6 +142,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
         names=names,
         created_directory=created_dir,
         chips=tuple(chips),
+        background=background,
     )
 
 

@@ -1,0 +1,205 @@
+"""HRC-I particle background: which file, which method, which status filter (§8).
+
+Only for DETNAM exactly ``HRC-I`` and ``background`` other than ``none``.  The
+file is the CALDB dataset ``BKGRND`` of the ``hrc`` index that matches the event
+header (DETNAM, GRATING, DATE-OBS), as hrc_bkgrnd_lookup finds it; the
+developer switch ``--background=FILE`` (a DM filter allowed) replaces the lookup.
+The status filter applied to the background is the event file's: its STATFILT
+keyword, else the ``[status=...]`` of the first dmcopy recorded in its HISTORY.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from astropy.io import fits
+
+from ..calib.caldb import CaldbError, index_path, read_index, select_rows
+from ..messages import FluximageError, Reporter
+from .dmfilter import parse_filter, split_filespec
+from .observation import Observation
+
+#: background parameter -> scaling method (BKGMETH)
+METHODS = {"default": "time", "time": "time", "particle": "particle"}
+DEFAULT_BKGPARAMS = "[pi=300:500]"
+SKIP = "so skipping background subtraction."
+
+
+@dataclass(frozen=True)
+class BackgroundSource:
+    """The background events file to use and how to scale it."""
+
+    path: str  # the file as found (recorded as BEVTFILE)
+    block: str | None  # block named in an override, else None (the first table)
+    filter_text: str  # DM filter of an override ('' for the CALDB file)
+    method: str  # "time" (EXPOSURE ratio) or "particle" (event-count ratio)
+    bkgparams: str  # the particle-count filter ('' = every event)
+
+    @property
+    def spec(self) -> str:
+        """The file with its block and filter, as given."""
+        block = f"[{self.block}]" if self.block else ""
+        return f"{self.path}{block}{self.filter_text}"
+
+
+def check_bkgparams(method: str, bkgparams: str) -> None:
+    """For method particle bkgparams must be empty or one ``[..]`` DM filter."""
+    if method != "particle":
+        return
+    text = bkgparams.strip()
+    if text == "":
+        return
+    if not (text.startswith("[") and text.endswith("]")):
+        raise FluximageError(
+            f"Invalid bkgparams filter, expected empty string or [..] but sent {bkgparams}"
+        )
+    parse_filter(text, context=f"bkgparams={bkgparams}")
+
+
+def _installed(path: Path) -> Path | None:
+    if path.is_file():
+        return path
+    gz = Path(f"{path}.gz")
+    return gz if gz.is_file() else None
+
+
+def caldb_background(
+    header: fits.Header | Mapping, environ: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
+    """The CALDB HRC-I background events file for an event header.
+
+    Returns ``("found", path)``, ``("not installed", path)`` when the index names a
+    file that is not there (the background package is optional), or ``("none", None)``
+    without ``$CALDB``, without an hrc index, or unless exactly one dataset matches.
+    """
+    env = os.environ if environ is None else environ
+    root = env.get("CALDB", "").strip()
+    date = str(header.get("DATE-OBS", "")).strip()
+    if not root or not date:
+        return "none", None
+    try:
+        index = read_index(index_path(root, "hrc"))
+        rows = select_rows(
+            index, "HRC", "BKGRND", date=date,
+            detnam=str(header.get("DETNAM", "")).strip() or None,
+            grating=str(header.get("GRATING", "")).strip() or None,
+        )  # fmt: skip
+    except CaldbError:
+        return "none", None
+    if len(rows) != 1:
+        return "none", None
+    path = rows[0].path(root)
+    found = _installed(path)
+    return ("found", str(found)) if found else ("not installed", str(path))
+
+
+def resolve_background(
+    method_param: str,
+    bkgparams: str,
+    override: str | None,
+    obs: Observation,
+    report: Reporter,
+    environ: Mapping[str, str] | None = None,
+) -> BackgroundSource | None:
+    """The background to subtract, with CIAO's messages; None when there is none.
+
+    ``method_param`` is the ``background`` parameter, ``override`` the value of
+    ``--background=FILE`` (None without it).
+    """
+    method_param = method_param.strip().lower()
+    if method_param == "none" or obs.instrument != "HRC" or obs.detnam != "HRC-I":
+        return None
+    method = METHODS[method_param]
+    check_bkgparams(method, bkgparams)
+    params = bkgparams.strip() if method == "particle" else ""
+    evt = obs.path
+    if override is not None:
+        path, block, text = split_filespec(override)
+        parse_filter(text, base_dir=os.getcwd(), context=override)
+        if path.lower() == "none":
+            report(f"WARNING: No HRC-I background file for {evt}, {SKIP}")
+            return None
+        found = _installed(Path(path))
+        if found is None:
+            report(f"WARNING: The background for {evt} is not found, {SKIP}")
+            return None
+        report(f"Background file for {evt} found: {override}")
+        shown = path if found == Path(path) else str(found)
+        return BackgroundSource(shown, block, text, method, params)
+    status, path = caldb_background(obs.header, environ)
+    if status == "none":
+        report(f"No HRC-I background file for {evt}, {SKIP}")
+        return None
+    if status == "not installed":
+        report(f"The background for {evt} is not in the CALDB, {SKIP}")
+        return None
+    report(f"Background file for {evt} found: {path}")
+    return BackgroundSource(str(path), None, "", method, params)
+
+
+# ---- the status filter ------------------------------------------------------------------
+
+_RECORD = re.compile(r"^\s*(TOOL|PARM|CONT|STCK)\s*:(.*)$")
+_SEQUENCE = re.compile(r"\s*ASC\d{5}\s*$")  # the record counter CIAO puts in columns 73-80
+
+
+def history_commands(header: fits.Header) -> list[tuple[str, str]]:
+    """(tool, command line) of every CIAO tool recorded in the HISTORY cards, in order.
+
+    CIAO writes one ``TOOL :<name> <date>`` record per tool, then one ``PARM :`` record
+    per parameter, long ones carried on in ``CONT :`` records.
+    """
+    commands: list[tuple[str, list[str]]] = []
+    for card in header.cards:
+        if card.keyword != "HISTORY":
+            continue
+        m = _RECORD.match(_SEQUENCE.sub("", str(card.value)))
+        if not m:
+            continue
+        kind, text = m.group(1), m.group(2)
+        if kind == "TOOL":
+            words = text.split()
+            commands.append((words[0] if words else "", []))
+        elif commands and kind == "PARM":
+            commands[-1][1].append(text.strip())
+        elif commands and commands[-1][1] and kind == "CONT":
+            commands[-1][1][-1] += text.strip()
+    return [(tool, " ".join([tool, *parms])) for tool, parms in commands]
+
+
+def status_filter(header: fits.Header) -> tuple[str, str | None]:
+    """The ``[status=...]`` filter of the event file, and the problem when there is none.
+
+    STATFILT (a bit pattern, or a whole ``[status=...]``) comes first; otherwise the
+    first dmcopy of the HISTORY, from ``[status=`` to the next ``]``.  The problem is
+    ``"no"`` (nothing found) or ``"illegal"`` (no closing bracket); the filter is then ``""``.
+    """
+    if "STATFILT" in header:
+        value = str(header["STATFILT"]).strip()
+        return (value if value.startswith("[") else f"[status={value}]"), None
+    dmcopy = [command for tool, command in history_commands(header) if tool == "dmcopy"]
+    if not dmcopy:
+        return "", "no"
+    start = dmcopy[0].find("[status=")
+    if start < 0:
+        return "", "no"
+    end = dmcopy[0].find("]", start)
+    if end < 0:
+        return "", "illegal"
+    return dmcopy[0][start : end + 1], None
+
+
+def report_status_filter(header: fits.Header, evt: str, label: str, report: Reporter) -> str:
+    """:func:`status_filter` with CIAO's warning and ``Background filter`` line."""
+    text, problem = status_filter(header)
+    if problem is not None:
+        report(
+            f"WARNING: {problem} STATUS filter found in {evt} so unable to filter "
+            f"background for obsid {label}!"
+        )
+    report(f"Background filter (obsid {label}): {text}")
+    return text

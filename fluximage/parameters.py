@@ -30,6 +30,7 @@ class Options:
 
     debug: bool = False
     background_file: str | None = None  # developer override of the HRC-I background
+    quicklook: bool = False  # --quicklook: a PNG beside each flux image after the run
 
 
 @dataclass(frozen=True)

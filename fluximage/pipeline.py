@@ -11,6 +11,7 @@ the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,6 +29,7 @@ from .messages import FluximageError, Reporter
 from .outputs import FileList, write_products
 from .parameters import FluximageParameters
 from .products import Transaction
+from .progress import Progress, reporting_around
 from .stages.asphist import (
     AspectHistogram,
     AspectSolution,
@@ -131,7 +133,11 @@ def execute(
 ) -> Result:
     """Plan, then run the task graph; everything in memory, nothing written."""
     p = plan(inputs, report, calibration)
-    done = build_graph(p, report, keep_in_memory).run(inputs.params.workers())
+    stream = report.stream or sys.stdout
+    with Progress(0, stream, enabled=report.verbose >= 1) as progress:
+        graph = build_graph(p, reporting_around(report, progress), keep_in_memory)
+        progress.total = len(graph.tasks)
+        done = graph.run(inputs.params.workers(), on_done=progress.advance)
     report()
     bands = [b.label for b in inputs.bands]
     return Result(

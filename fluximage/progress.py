@@ -99,3 +99,16 @@ class Progress:
             self.stream.write("\r" + " " * self._shown + "\r")
             self.stream.flush()
         self._shown = 0
+
+
+def reporting_around(report, progress: Progress):
+    """A reporter like ``report`` whose messages first clear the progress line."""
+    from .messages import Reporter
+
+    class _Around(Reporter):
+        def __call__(self, message: str = "", level: int = 1) -> None:
+            if self.verbose >= level:
+                with progress.suspended():
+                    report(message, level)
+
+    return _Around(verbose=report.verbose, stream=report.stream)

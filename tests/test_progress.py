@@ -144,3 +144,36 @@ def test_advance_is_the_task_graph_callback():
     assert graph.run(1, on_done=p.advance)["c"] == 3
     p.close()
     assert out.getvalue() == "\r[1/3] a\r[2/3] b\r[3/3] c\r" + " " * 7 + "\r"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_run_shows_progress_only_on_a_terminal(tmp_path, monkeypatch, terminal):
+    """The whole pipeline: on a terminal a [k/N] line is redrawn as tasks finish and erased
+    before each message; piped, the output has no progress at all."""
+    from fluximage import pipeline
+    from fluximage.messages import Reporter
+    from fluximage.parameters import Options, read_parameters
+    from fluximage.paramio import from_file, package_param_dir
+
+    from factory import write_observation
+
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "obs", chips=[7], n=500)
+    ps = from_file(package_param_dir() / "fluximage.par")
+    ps.set("infile", "obs/acis_evt2.fits")
+    ps.set("outroot", "out/")
+    stream = _Terminal() if terminal else io.StringIO()
+    report = Reporter(verbose=1, stream=stream)
+    pipeline.run(read_parameters(ps, Options(), report), report)
+    text = stream.getvalue()
+    assert "Creating exposure map for obsid 1843" in text
+    if terminal:
+        assert "\r[" in text and "/9] " in text  # 9 tasks for one chip and one band
+        assert "\n The exposure-corrected image is:" in text
+    else:
+        assert "\r" not in text

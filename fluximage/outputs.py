@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .pipeline import Result
     from .stages.background import Subtraction
 
-HISTORY_WIDTH = 70
+HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
 
 
 def history_cards(params: FluximageParameters) -> list[str]:

@@ -35,7 +35,7 @@ def observation_keywords(obs: Observation) -> fits.Header:
     out = fits.Header()
     for card in obs.header.cards:
         if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
-            out.append(card)
+            out.append(fits.Card.fromstring(card.image))  # a copy: products change their own
     return out
 
 
@@ -195,6 +195,12 @@ def background_events_hdu(
 # writing
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @dataclass
 class Transaction:
     """Products written under temporary names and renamed together on :meth:`commit`.
@@ -213,6 +219,7 @@ class Transaction:
         )
         os.close(fd)
         try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; products follow the umask
             if isinstance(hdus, fits.PrimaryHDU):
                 hdus = fits.HDUList([hdus])
             hdus.writeto(tmp, overwrite=True, checksum=False)

@@ -211,3 +211,42 @@ def test_parallel_run_prints_each_step_message_once(obs, capsys):
         < out.index("Thresholding data")
         < out.index("Exposure-correcting")
     )
+
+
+def test_products_do_not_share_header_cards(obs, capsys):
+    """Each product's keywords are its own: the FOV's CONTENT does not leak into the images
+    written after it, and the event header is untouched."""
+    assert _run(capsys, "expmapthresh=none")[0] == 0
+    assert fits.getheader("out/1843.fov", 1)["CONTENT"] == "FOV"
+    for name in ("broad.img", "broad.expmap", "broad_flux.img"):
+        assert fits.getheader(f"out/{name}")["CONTENT"] != "FOV", name
+    assert fits.getheader(EVT, 1)["CONTENT"] == "EVT2"
+
+
+def test_products_follow_the_umask(obs, capsys):
+    old = os.umask(0o022)
+    try:
+        assert _run(capsys)[0] == 0
+    finally:
+        os.umask(old)
+    assert all(os.stat(f"out/{n}").st_mode & 0o777 == 0o644 for n in os.listdir("out"))
+
+
+def test_long_history_values_continue_on_cont_records(obs):
+    """A long parameter value is split over PARM/CONT records that each fit one HISTORY card."""
+    from fluximage.outputs import history_cards
+    from fluximage.parameters import read_parameters
+    from fluximage.paramio import open_params
+
+    params = read_parameters(
+        open_params("fluximage", [EVT, "out/", "mode=h", "tmpdir=" + "/t" * 50], interactive=False)
+    )
+    cards = history_cards(params)
+    assert all(len(c) <= 72 for c in cards)
+    tmp = next(i for i, c in enumerate(cards) if c.startswith("PARM  :tmpdir="))
+    assert cards[tmp + 1].startswith("CONT  :")
+    assert (cards[tmp][7:] + cards[tmp + 1][7:]).startswith("tmpdir=" + "/t" * 28)
+    header = fits.Header()
+    for c in cards:
+        header.add_history(c)
+    assert [str(v) for v in header["HISTORY"]] == cards  # no card split by astropy

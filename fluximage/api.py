@@ -14,13 +14,20 @@ from .parameters import Options, read_parameters
 from .paramio import ParamError, from_file, package_param_dir, python_to_text
 
 
-def run(infile: str | Path, outroot: str | Path, **params: object) -> object:
+def run(
+    infile: str | Path,
+    outroot: str | Path,
+    *,
+    background_file: str | None = None,
+    **params: object,
+) -> object:
     """Run fluximage; parameters by their full names with Python values.
 
     ``binsize=None`` means INDEF, booleans may be ``True``/``False``, ``bands``
     may be a list.  Raises :class:`FluximageError` for bad input.  The returned
     :class:`pipeline.Result` holds the files written and every image made, in
     memory, including the intermediates that ``cleanup=yes`` does not write.
+    ``background_file`` is the command line's ``--background=FILE`` (HRC-I).
     """
     ps = from_file(package_param_dir() / "fluximage.par")
     for name, value in {"infile": infile, "outroot": outroot, **params}.items():
@@ -31,4 +38,5 @@ def run(infile: str | Path, outroot: str | Path, **params: object) -> object:
         except ParamError as exc:
             raise FluximageError(str(exc)) from None
     report = Reporter()
-    return pipeline.run(read_parameters(ps, Options(), report), report, keep_in_memory=True)
+    params_checked = read_parameters(ps, Options(background_file=background_file), report)
+    return pipeline.run(params_checked, report, keep_in_memory=True)

@@ -327,3 +327,14 @@ def test_marx_hrci_with_an_override(tmp_path, monkeypatch, capsys):
     evt, lines = _marx(capsys, tmp_path, monkeypatch, "--background=bg.fits")
     assert f"Background file for {evt} found: bg.fits" in lines
     assert fits.getheader("out/wide_thresh.img")["BKGFACT2"] == 50000.0
+
+
+def test_api_background_file_is_the_override(simulated, tmp_path, monkeypatch):
+    """fluximage.run(..., background_file=...) does what --background=FILE does."""
+    import fluximage
+
+    evt = _copy(simulated, tmp_path, monkeypatch)
+    write_background(tmp_path / "bg.fits", 1000)
+    result = fluximage.run(evt, "api/", background_file="bg.fits", verbose=0)
+    assert fits.getheader("api/wide_flux.img")["BEVTFILE"] == "bg.fits"
+    assert result.prepared.counts["wide"].min() < 0

@@ -251,24 +251,19 @@ def iter_rows(
         return
     dtype = _row_dtype(block)
     chunk_rows = max(int(chunk_rows), 1)
+    # Plain reads of one chunk at a time (not a memory map), so the resident memory stays
+    # at one chunk however large the file is.
+    opener = gzip.open if _is_gzip(block.path) else open
     try:
-        if _is_gzip(block.path):
-            with gzip.open(block.path, "rb") as fh:
-                fh.seek(block.data_offset)
-                for start in range(0, block.nrows, chunk_rows):
-                    n = min(chunk_rows, block.nrows - start)
-                    buf = fh.read(n * block.row_bytes)
-                    if len(buf) != n * block.row_bytes:
-                        raise FluximageError(f"Unable to read {block.path}: the file is truncated")
-                    rows = np.frombuffer(buf, dtype=dtype)
-                    yield {k: _decode(c, rows[k]) for k, c in zip(keys, wanted, strict=True)}
-        else:
-            rows_all = np.memmap(
-                block.path, dtype=dtype, mode="r", offset=block.data_offset, shape=(block.nrows,)
-            )
+        with opener(block.path, "rb") as fh:
+            fh.seek(block.data_offset)
             for start in range(0, block.nrows, chunk_rows):
-                rows = rows_all[start : start + chunk_rows]
-                yield {k: _decode(c, np.array(rows[k])) for k, c in zip(keys, wanted, strict=True)}
+                n = min(chunk_rows, block.nrows - start)
+                buf = fh.read(n * block.row_bytes)
+                if len(buf) != n * block.row_bytes:
+                    raise FluximageError(f"Unable to read {block.path}: the file is truncated")
+                rows = np.frombuffer(buf, dtype=dtype)
+                yield {k: _decode(c, rows[k]) for k, c in zip(keys, wanted, strict=True)}
     except (OSError, ValueError, EOFError, OverflowError) as exc:
         raise FluximageError(f"Unable to read {block.path}: {exc}") from None
 

@@ -582,8 +582,9 @@ def test_chunked_read_memory(big_file):
     total = BIG_ROWS * 100
     peak = _peak_reading(path, "energy", 100_000, expected)
     assert peak < 25e6, f"peak {peak / 1e6:.1f} MB while the table is {total / 1e6:.0f} MB"
-    # memory-mapped rows: not even the whole column (8 MB) is held at once
-    assert peak < BIG_ROWS * 4, f"peak {peak / 1e6:.1f} MB"
+    # plain reads of one chunk of raw rows (10 MB) at a time, not a memory map: the resident
+    # memory stays bounded by the chunk whatever the file size
+    assert peak < 3 * 100_000 * 100, f"peak {peak / 1e6:.1f} MB"
 
 
 def test_chunked_read_memory_gzip(big_file, tmp_path):

@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
 
 
-def history_cards(params: FluximageParameters) -> list[str]:
+def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
     """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     lines = [f"TOOL  :fluximage  {stamp}"]
-    for name, value in params.history_values().items():
+    for name, value in params.history_values(instrument).items():
         text = f"{name}={value}"
         first, rest = text[:HISTORY_WIDTH], text[HISTORY_WIDTH:]
         lines.append(f"PARM  :{first}")
@@ -46,9 +46,9 @@ def history_cards(params: FluximageParameters) -> list[str]:
     return lines
 
 
-def add_history(header: fits.Header, params: FluximageParameters) -> None:
+def add_history(header: fits.Header, params: FluximageParameters, instrument: str = "") -> None:
     header.add_comment(f"fluximage version {__version__}")
-    for line in history_cards(params):
+    for line in history_cards(params, instrument):
         header.add_history(line)
 
 
@@ -105,7 +105,7 @@ def write_products(result: Result, products: Transaction) -> FileList:
     files = FileList()
 
     def put(label: str, path: str, hdu) -> None:
-        add_history(hdu.header, params)
+        add_history(hdu.header, params, obs.instrument)
         products.write(path, hdu)
         files.add(label, path)
 

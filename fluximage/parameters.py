@@ -77,11 +77,18 @@ class FluximageParameters:
             return min(self.nproc, cpus)
         return max(cpus + self.nproc, 1)
 
-    def history_values(self) -> dict[str, str]:
-        """The values CIAO records in the HISTORY block, as parameter-file text."""
+    def history_values(self, instrument: str = "") -> dict[str, str]:
+        """The values CIAO records in the HISTORY block, as parameter-file text (§9.2):
+        binsize INDEF when xygrid is set, nproc INDEF when parallel=no, dtffile "" for ACIS."""
         out = {}
         for name in HISTORY_PARAMETERS:
             value = getattr(self, name)
+            if (name == "binsize" and self.xygrid.strip()) or (
+                name == "nproc" and not self.parallel
+            ):
+                value = None
+            elif name == "dtffile" and instrument == "ACIS":
+                value = ""
             if isinstance(value, bool):
                 out[name] = "yes" if value else "no"
             elif value is None:

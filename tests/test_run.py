@@ -250,3 +250,12 @@ def test_long_history_values_continue_on_cont_records(obs):
     for c in cards:
         header.add_history(c)
     assert [str(v) for v in header["HISTORY"]] == cards  # no card split by astropy
+
+
+def test_history_records_what_ciao_records(obs, capsys):
+    """§9.2: binsize INDEF with an xygrid, nproc INDEF with parallel=no, dtffile "" for ACIS."""
+    grid = "3500.5:4500.5:#125,3500.5:4500.5:#125"
+    assert _run(capsys, f"xygrid={grid}", "parallel=no", "nproc=2", "dtffile=x.fits")[0] == 0
+    history = [str(c) for c in fits.getheader("out/broad_flux.img")["HISTORY"]]
+    assert "PARM  :binsize=INDEF" in history and "PARM  :nproc=INDEF" in history
+    assert "PARM  :dtffile=" in history and "PARM  :parallel=no" in history

@@ -31,6 +31,7 @@ from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.observation import read_observation
 from fluximage.inputs.regions import Polygon
 from fluximage.stages import expmap as E
+from fluximage.stages import expmap_smooth as S
 from fluximage.stages.asphist import (
     AspectHistogram,
     chip_histogram,
@@ -150,7 +151,7 @@ def assert_agree(
     if strict:
         assert np.count_nonzero(diff > 1e-9 * top) <= 3
     else:
-        assert diff.max() <= E.SMOOTH_TOLERANCE * top
+        assert diff.max() <= S.SMOOTH_TOLERANCE * top
     assert diff.max() <= hist.duration.max() * float(instmap.data.max()) * (1 + 1e-12)
     big = direct > 0.01 * top
     assert (diff[big] / direct[big]).max() < 1e-3
@@ -451,13 +452,13 @@ def test_smooth_cells_find_edges_steps_and_curvature():
     not (its effect stays within the tolerance)."""
     y, x = np.mgrid[0:200, 0:300].astype(float)
     ramp = np.pad(100.0 + 0.01 * x + 0.02 * y, 1)
-    safe = E.smooth_cells(ramp, 5.0)
+    safe = S.smooth_cells(ramp, 5.0)
     assert safe[20:-20, 20:-20].all() and not safe[:6].any() and not safe[:, -6:].any()
     bad = ramp.copy()
     bad[:, 150] = 0.0
-    safe = E.smooth_cells(bad, 5.0)
+    safe = S.smooth_cells(bad, 5.0)
     assert not safe[50, 145:156].any() and safe[50, 130] and safe[50, 170]
     small = ramp + np.pad(np.where(x > 150, 0.05, 0.0), 1)
-    assert E.smooth_cells(small, 5.0)[50, 151]  # 5e-4 of the maximum: within tolerance
+    assert S.smooth_cells(small, 5.0)[50, 151]  # 5e-4 of the maximum: within tolerance
     curved = np.pad(100.0 + 0.2 * (x - 150) ** 2 / 100, 1)  # 3e-3 of the peak over 10 cells
-    assert not E.smooth_cells(curved, 10.0)[100, 150]
+    assert not S.smooth_cells(curved, 10.0)[100, 150]

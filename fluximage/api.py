@@ -6,6 +6,7 @@ user's parameter files (PFILES) are neither read nor written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import pipeline
@@ -30,13 +31,28 @@ def run(
     ``background_file`` is the command line's ``--background=FILE`` (HRC-I).
     """
     ps = from_file(package_param_dir() / "fluximage.par")
+    texts = {}
     for name, value in {"infile": infile, "outroot": outroot, **params}.items():
         if name not in ps.names:
             raise FluximageError(f"{name} is not a fluximage parameter")
-        try:
-            ps.set(name, python_to_text(ps.param(name), value))
-        except ParamError as exc:
-            raise FluximageError(str(exc)) from None
-    report = Reporter()
-    params_checked = read_parameters(ps, Options(background_file=background_file), report)
-    return pipeline.run(params_checked, report, keep_in_memory=True)
+        texts[name] = python_to_text(ps.param(name), value)
+    options = Options(background_file=background_file)
+    return run_texts(texts, Reporter(), options, keep_in_memory=True)
+
+
+def run_texts(
+    texts: Mapping[str, str],
+    report: Reporter,
+    options: Options | None = None,
+    keep_in_memory: bool = False,
+) -> pipeline.Result:
+    """Run with parameter values as parameter-file text (``infile`` and ``outroot``
+    included), starting from the installed defaults, messages to ``report``."""
+    ps = from_file(package_param_dir() / "fluximage.par")
+    try:
+        for name, text in texts.items():
+            ps.set(name, text)
+    except ParamError as exc:
+        raise FluximageError(str(exc)) from None
+    checked = read_parameters(ps, options or Options(), report)
+    return pipeline.run(checked, report, keep_in_memory)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, pipeline
+from .api import run_texts
 from .batch_entries import Entry, product_params
 from .messages import FluximageError, Reporter
-from .parameters import Options, read_parameters
-from .paramio import ParamError, from_file, package_param_dir
+from .paramio import ParamError
 from .paramio.pfiles import atomic_write
 
 MANIFEST = "fluximage_batch.json"
@@ -121,13 +121,7 @@ def run_fluximage(
     infile: str, outroot: str, params: Mapping[str, str], report: Reporter
 ) -> pipeline.Result:
     """``fluximage.run`` with text parameters and messages to ``report`` (thread-safe)."""
-    ps = from_file(package_param_dir() / "fluximage.par")
-    try:
-        for name, text in {**params, "infile": infile, "outroot": outroot}.items():
-            ps.set(name, text)
-    except ParamError as exc:
-        raise FluximageError(str(exc)) from None
-    return pipeline.run(read_parameters(ps, Options(), report), report)
+    return run_texts({**params, "infile": infile, "outroot": outroot}, report)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -115,35 +114,28 @@ def stage_of(task: str) -> str:
 
 
 def run_case(case: str, data: Path) -> dict:
-    """Run the command-line pipeline on one case; then the I/O floor (same process)."""
+    """Run the pipeline as the command line does (intermediates released); then the I/O
+    floor in the same process."""
     import resource
 
-    from fluximage import cli, tasks
-    from fluximage.paramio import package_param_dir
+    from fluximage.api import run_texts
+    from fluximage.messages import Reporter
 
     name, params, dm = CASES.get(case, ("acisi", ["bands=broad"], ""))
     evt = large_event_file(data) if case == LARGE_CASE else event_file(data, name)
-    graphs: list = []
-    original = tasks.TaskGraph.run
-
-    def recording(self, *args, **kwargs):  # keep the graph to read its timings
-        graphs.append(self)
-        return original(self, *args, **kwargs)
-
-    tasks.TaskGraph.run = recording
+    texts = dict(p.split("=", 1) for p in params)
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PFILES"] = f"{tmp};{package_param_dir()}"
         start = time.perf_counter()
-        status = cli.main([f"{evt}{dm}", f"{tmp}/out/", *params, "verbose=0", "clobber=yes"])
+        result = run_texts({**texts, "infile": f"{evt}{dm}", "outroot": f"{tmp}/out/",
+                            "verbose": "0"}, Reporter(verbose=0))  # fmt: skip
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         floor = io_floor(f"{evt}{dm}", params)
     stages: dict[str, float] = {}
-    for graph in graphs:
-        for task, seconds in graph.timings.items():
-            stages[stage_of(task)] = stages.get(stage_of(task), 0.0) + seconds
-    return {"case": case, "status": status, "wall_s": wall, "peak_mb": peak_mb,
-            "io_floor_s": floor, "stages_s": stages}  # fmt: skip
+    for task, seconds in result.timings.items():
+        stages[stage_of(task)] = stages.get(stage_of(task), 0.0) + seconds
+    return {"case": case, "wall_s": wall, "peak_mb": peak_mb, "io_floor_s": floor,
+            "stages_s": stages}  # fmt: skip
 
 
 def io_floor(infile: str, params: list[str]) -> float:

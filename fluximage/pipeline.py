@@ -100,6 +100,7 @@ class Result:
     flux: dict[str, np.ndarray]  # band -> exposure-corrected image
     psfmaps: dict[str, np.ndarray] = field(default_factory=dict)  # band -> PSF size (arcsec)
     psf_source: str = ""  # the PSF-size table used
+    timings: dict[str, float] = field(default_factory=dict)  # task -> wall seconds
     files: FileList | None = None
 
 
@@ -149,6 +150,7 @@ def execute(
         {b: done[f"divide-{b}"] for b in bands},
         {b: done[f"psfmap-{b}"] for b in bands if f"psfmap-{b}" in done},
         done["psf-setup"].source if "psf-setup" in done else "",
+        dict(graph.timings),
     )  # fmt: skip
 
 

@@ -184,6 +184,15 @@ def test_intermediates_are_released_unless_written_or_asked_for(obs):
     assert lean.prepared.asphists == {} and lean.prepared.instmaps == {}
     assert lean.expmaps == {} and lean.combined == {} and lean.prepared.counts == {}
     assert sorted(lean.flux) == ["hard", "medium", "soft"]
+    assert {
+        "evtbin",
+        "fov",
+        "asphist-chip7",
+        "imap-chip7",
+        "emap-chip7-soft",
+        "divide-hard",
+    } <= set(lean.timings)
+    assert all(seconds >= 0 for seconds in lean.timings.values())
     full = _pipeline_run(False, outroot="full/", bands="csc", cleanup=False)
     assert sorted(full.prepared.asphists) == [7] and len(full.prepared.instmaps) == 3
     assert len(full.expmaps) == 3 and len(full.combined) == 3

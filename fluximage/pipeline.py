@@ -29,7 +29,7 @@ from .messages import FluximageError, Reporter
 from .outputs import FileList, write_products
 from .parameters import FluximageParameters
 from .products import Transaction
-from .progress import Progress, reporting_around
+from .progress import Progress, ProgressReporter
 from .stages.asphist import (
     AspectHistogram,
     AspectSolution,
@@ -136,7 +136,8 @@ def execute(
     p = plan(inputs, report, calibration)
     stream = report.stream or sys.stdout
     with Progress(0, stream, enabled=report.verbose >= 1) as progress:
-        graph = build_graph(p, reporting_around(report, progress), keep_in_memory)
+        around = ProgressReporter(report.verbose, report.stream, progress)
+        graph = build_graph(p, around, keep_in_memory)
         progress.total = len(graph.tasks)
         done = graph.run(inputs.params.workers(), on_done=progress.advance)
     report()

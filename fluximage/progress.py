@@ -16,7 +16,10 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TextIO
+
+from .messages import Reporter
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -101,14 +104,15 @@ class Progress:
         self._shown = 0
 
 
-def reporting_around(report, progress: Progress):
-    """A reporter like ``report`` whose messages first clear the progress line."""
-    from .messages import Reporter
+@dataclass
+class ProgressReporter(Reporter):
+    """A :class:`Reporter` whose messages first clear the progress line."""
 
-    class _Around(Reporter):
-        def __call__(self, message: str = "", level: int = 1) -> None:
-            if self.verbose >= level:
-                with progress.suspended():
-                    report(message, level)
+    progress: Progress | None = None
 
-    return _Around(verbose=report.verbose, stream=report.stream)
+    def __call__(self, message: str = "", level: int = 1) -> None:
+        if self.progress is None or self.verbose < level:
+            super().__call__(message, level)
+            return
+        with self.progress.suspended():
+            super().__call__(message, level)

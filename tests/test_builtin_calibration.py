@@ -493,3 +493,22 @@ def test_vignetting_one_energy_path_equals_the_broadcast_bilinear():
     assert vignetting_bilinear(energies, thetas, table, 2.0, np.array([5.0]))[0] == pytest.approx(
         table[2, 2], abs=1e-14
     )
+
+
+def test_contamination_map_is_continuous_between_block_centres(cal):
+    """f(x, y) is the block value at a block centre, the mean of two blocks halfway between
+    their centres, and changes smoothly from pixel to pixel (no 16-pixel steps)."""
+    model = cal.contam
+    fxy, block = model.fxy_i[3], model.block_i
+    centre = 0.5 + block * (np.arange(3) + 0.5)  # chip coordinates of blocks 0, 1, 2
+    np.testing.assert_allclose(model.spatial(3, centre, centre), np.diag(fxy[:3, :3]))
+    halfway = 0.5 + block * 1.0  # between the centres of blocks 0 and 1
+    expect = (fxy[0, 0] + fxy[0, 1]) / 2
+    assert model.spatial(3, np.array(halfway), np.array(centre[0])) == pytest.approx(expect)
+    assert model.spatial(3, np.array(1.0), np.array(1.0)) == fxy[0, 0]  # clamped outside
+    x = np.arange(1.0, 1025.0)
+    row = model.spatial(3, x, np.full_like(x, 500.0))
+    largest_block_step = np.abs(np.diff(fxy[30:32], axis=1)).max()  # y = 500: rows 30, 31
+    assert np.abs(np.diff(row)).max() <= largest_block_step / block + 1e-12
+    profile = model.spatial(7, np.full_like(x, 512.0), x)
+    assert np.abs(np.diff(profile)).max() <= np.abs(np.diff(model.fxy_s)).max() / model.block_s + 1e-12

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from .builtin_tables import interp_log_energy, read_npz_table
 
@@ -72,15 +73,13 @@ class ContaminationModel:
         return float(self.time_met[-1])
 
     def spatial(self, chip: int, chipx, chipy) -> np.ndarray:
-        """N0007 f(x, y) at chip pixels (nearest block)."""
+        """N0007 f(x, y) at chip positions: linear between block centres, clamped outside."""
         x, y = np.broadcast_arrays(np.asarray(chipx, float), np.asarray(chipy, float))
         if chip in I_CHIPS:
             fxy, block = self.fxy_i[chip], self.block_i
-            ix = np.clip(np.floor((x - 0.5) / block), 0, fxy.shape[1] - 1).astype(int)
-            iy = np.clip(np.floor((y - 0.5) / block), 0, fxy.shape[0] - 1).astype(int)
-            return fxy[iy, ix]
-        iy = np.clip(np.floor((y - 0.5) / self.block_s), 0, len(self.fxy_s) - 1).astype(int)
-        return self.fxy_s[iy]
+            at = [block_index(y.ravel(), block), block_index(x.ravel(), block)]
+            return ndimage.map_coordinates(fxy, at, order=1, mode="nearest").reshape(x.shape)
+        return np.interp(block_index(y, self.block_s), np.arange(len(self.fxy_s)), self.fxy_s)
 
     def _taus(self, array: str, time_met: float) -> tuple[float, float]:
         t = min(float(time_met), self.end_met)
@@ -127,6 +126,12 @@ class ContaminationModel:
             f_aim = float(self.spatial(aim_chip, aim_x, aim_y))
             depth = depth + late * (end0 + end1 * f) / (end0 + end1 * f_aim)
         return np.exp(-depth)
+
+
+def block_index(chip_coordinate: np.ndarray, block: int) -> np.ndarray:
+    """Fractional block index of chip coordinates: block k (from 0) is centred on chip
+    0.5 + block·(k + ½)."""
+    return (chip_coordinate - 0.5) / block - 0.5
 
 
 def _aimpoint(values: np.ndarray) -> tuple[int, float, float]:

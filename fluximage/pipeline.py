@@ -52,7 +52,7 @@ from .stages.background import (
 from .stages.binning import counts_images
 from .stages.combine import combine
 from .stages.divide import divide
-from .stages.expmap import exposure_map
+from .stages.expmap import exposure_maps
 from .stages.fov import ChipFov, field_of_view, fov_method
 from .stages.instmaps import InstrumentMap, chip_instrument_maps, instmap_context
 from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
@@ -144,8 +144,8 @@ def execute(
     bands = [b.label for b in inputs.bands]
     return Result(
         _prepared(p, done),
-        {(c, b): done[f"emap-chip{c}-{b}"] for c in inputs.chips for b in bands
-         if f"emap-chip{c}-{b}" in done},
+        {(c, b): done[f"emap-chip{c}"][b] for c in inputs.chips for b in bands
+         if f"emap-chip{c}" in done},
         {b: done[f"combine-{b}"] for b in bands if f"combine-{b}" in done},
         {b: done[f"thresh-{b}"] for b in bands if f"thresh-{b}" in done},
         {b: done[f"divide-{b}"] for b in bands},
@@ -212,8 +212,8 @@ def build_graph(
     p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
 ) -> TaskGraph:
     """The run as tasks (§10): asphist-chipC, fov, evtbin, [HRC-I: reproject-hrci-bgnd,
-    subtract-hrci-bgnd], imap-chipC, emap-chipC-B, combine-B, thresh-B, divide-B, and with
-    psfecf set psfmap-B.  ``until="imap"`` stops after the instrument maps.
+    subtract-hrci-bgnd], imap-chipC, emap-chipC (every band), combine-B, thresh-B,
+    divide-B, and with psfecf set psfmap-B.  ``until="imap"`` stops after the instrument maps.
 
     A task's result is kept when the caller wants everything in memory or it is written
     (cleanup rules §4.3); otherwise it is dropped once its last dependent has run.
@@ -288,26 +288,32 @@ def build_graph(
     normalize = params.units == "area"
     graph.group("emap", _counted("Creating", n, "exposure map", obsid))
 
-    def emap(chip: int, band: str):
+    # one task per chip makes every band's map (the chip positions are shared); the
+    # threads left over when there are fewer chips than workers share each map's pixels
+    threads = max(1, params.workers() // nc)
+
+    def emap(chip: int):
         def task(r):
-            step("mkexpmap", f"chip {chip}, band {band}, normalize={'yes' if normalize else 'no'}")
-            instmap, hist = r[f"imap-chip{chip}"][band], r[f"asphist-chip{chip}"]
-            return exposure_map(det, chip, instmap, hist, grid, frame, normalize)
+            flag = "yes" if normalize else "no"
+            step("mkexpmap", f"chip {chip}, bands {bands}, normalize={flag}")
+            maps, hist = r[f"imap-chip{chip}"], r[f"asphist-chip{chip}"]
+            made = exposure_maps(det, chip, [maps[b] for b in bands], hist, grid, frame,
+                                 normalize, workers=threads)  # fmt: skip
+            return dict(zip(bands, made, strict=True))
 
         return task
 
     subtracted = [counts_task] if counts_task != "evtbin" else []  # §10: emaps follow it
     for c in chips:
-        for b in bands:
-            graph.add(f"emap-chip{c}-{b}", emap(c, b),
-                      after=[f"imap-chip{c}", f"asphist-chip{c}", *subtracted], group="emap",
-                      keep=keep_all)  # fmt: skip
+        graph.add(f"emap-chip{c}", emap(c),
+                  after=[f"imap-chip{c}", f"asphist-chip{c}", *subtracted], group="emap",
+                  keep=keep_all)  # fmt: skip
     if nc > 1:
         for_bands = obsid if nb == 1 else f"for {nb} bands (obsid {label})"
         graph.group("combine", f"Combining {nc} exposure maps {for_bands}")
     for b in bands:
-        names = [f"emap-chip{c}-{b}" for c in chips]
-        graph.add(f"combine-{b}", lambda r, names=names: combine(r[x] for x in names),
+        names = [f"emap-chip{c}" for c in chips]
+        graph.add(f"combine-{b}", lambda r, names=names, b=b: combine(r[x][b] for x in names),
                   after=names, group="combine", keep=keep_unclipped)  # fmt: skip
     if threshold_on:
         graph.group("thresh", f"Thresholding data for obsid {label}")

@@ -1,4 +1,4 @@
-"""A one-line progress display for long runs: ``[12/40] emap-chip3-broad``.
+"""A one-line progress display for long runs: ``[12/40] emap-chip3``.
 
 Shown only when it is enabled (fluximage enables it at ``verbose >= 1``) and the
 stream is a terminal; redirected or piped output gets nothing, so logs stay clean.

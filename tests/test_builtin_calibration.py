@@ -511,4 +511,6 @@ def test_contamination_map_is_continuous_between_block_centres(cal):
     largest_block_step = np.abs(np.diff(fxy[30:32], axis=1)).max()  # y = 500: rows 30, 31
     assert np.abs(np.diff(row)).max() <= largest_block_step / block + 1e-12
     profile = model.spatial(7, np.full_like(x, 512.0), x)
-    assert np.abs(np.diff(profile)).max() <= np.abs(np.diff(model.fxy_s)).max() / model.block_s + 1e-12
+    assert (
+        np.abs(np.diff(profile)).max() <= np.abs(np.diff(model.fxy_s)).max() / model.block_s + 1e-12
+    )

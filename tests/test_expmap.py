@@ -444,21 +444,3 @@ def test_synthetic_observation_through_prepare(tmp_path, monkeypatch):
         assert np.count_nonzero(fast) > 0.5 * np.count_nonzero(on)
         area = E.exposure_map(prepared.detector, chip, instmap, hist, prepared.grid, frame, True)
         np.testing.assert_allclose(area * hist.total_duration, fast, rtol=1e-12)
-
-
-def test_smooth_cells_find_edges_steps_and_curvature():
-    """A linear ramp is smooth except near the zero border; a bad column, a step or a
-    strongly curved region is rough, grown by the radius; a step below the tolerance is
-    not (its effect stays within the tolerance)."""
-    y, x = np.mgrid[0:200, 0:300].astype(float)
-    ramp = np.pad(100.0 + 0.01 * x + 0.02 * y, 1)
-    safe = S.smooth_cells(ramp, 5.0)
-    assert safe[20:-20, 20:-20].all() and not safe[:6].any() and not safe[:, -6:].any()
-    bad = ramp.copy()
-    bad[:, 150] = 0.0
-    safe = S.smooth_cells(bad, 5.0)
-    assert not safe[50, 145:156].any() and safe[50, 130] and safe[50, 170]
-    small = ramp + np.pad(np.where(x > 150, 0.05, 0.0), 1)
-    assert S.smooth_cells(small, 5.0)[50, 151]  # 5e-4 of the maximum: within tolerance
-    curved = np.pad(100.0 + 0.2 * (x - 150) ** 2 / 100, 1)  # 3e-3 of the peak over 10 cells
-    assert not S.smooth_cells(curved, 10.0)[100, 150]

@@ -189,7 +189,7 @@ def test_intermediates_are_released_unless_written_or_asked_for(obs):
         "fov",
         "asphist-chip7",
         "imap-chip7",
-        "emap-chip7-soft",
+        "emap-chip7",
         "divide-hard",
     } <= set(lean.timings)
     assert all(seconds >= 0 for seconds in lean.timings.values())

@@ -36,9 +36,11 @@ Two implementations of the same definition:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from ..geometry.grid import Grid
 from ..geometry.pixlib import (
@@ -50,7 +52,7 @@ from ..geometry.pixlib import (
     sky_to_chip,
 )
 from .asphist import AspectHistogram, unwrap_ra
-from .expmap_smooth import SMOOTH_MIN_BINS, SMOOTH_MIN_SHIFT, smooth_part
+from .expmap_smooth import smooth_part, worthwhile
 from .instmaps import InstrumentMap
 
 AFFINE_ERROR_PIX = 1e-6  # use the affine fit when it is this good (chip pixels)
@@ -321,24 +323,32 @@ def _index_range(centres: np.ndarray, lo: float, hi: float, step: float) -> tupl
 
 @dataclass(frozen=True, eq=False)
 class _Table:
-    """The map with a one-pixel zero border, flattened: index (iy + 1)·(nx + 2) + ix + 1."""
+    """Maps of one chip (bands) with a one-pixel zero border, flattened: cell
+    (iy + 1)·(nx + 2) + ix + 1 holds every band's value, ``values[cell, band]``."""
 
-    values: np.ndarray
+    values: np.ndarray  # (cells, bands)
     nx: int  # map pixels, without the border
     ny: int
     bin: int
 
     @classmethod
-    def create(cls, instmap: InstrumentMap) -> _Table:
-        px = instmap.pixels
-        big = (px.nx + 2) * (px.ny + 2) > _FLOAT64_TABLE_PIXELS
-        dtype = np.float32 if big and instmap.data.dtype == np.float32 else np.float64
-        padded = np.zeros((px.ny + 2, px.nx + 2), dtype=dtype)
-        padded[1:-1, 1:-1] = instmap.data
-        return cls(padded.ravel(), px.nx, px.ny, px.bin)
+    def create(cls, instmaps: Sequence[InstrumentMap]) -> _Table:
+        px = instmaps[0].pixels
+        cells = (px.nx + 2) * (px.ny + 2)
+        single = all(m.data.dtype == np.float32 for m in instmaps)
+        dtype = np.float32 if cells > _FLOAT64_TABLE_PIXELS and single else np.float64
+        padded = np.zeros((px.ny + 2, px.nx + 2, len(instmaps)), dtype=dtype)
+        for k, m in enumerate(instmaps):
+            padded[1:-1, 1:-1, k] = m.data
+        return cls(padded.reshape(cells, len(instmaps)), px.nx, px.ny, px.bin)
+
+    def band(self, k: int) -> np.ndarray:
+        """The bordered map of one band, (ny + 2, nx + 2)."""
+        return self.values[:, k].reshape(self.ny + 2, self.nx + 2)
 
     def gather(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-        """Values at bordered map coordinates s = (c − 0.5)/bin + 1 (border and beyond: 0).
+        """Values (…, bands) at bordered map coordinates s = (c − 0.5)/bin + 1 (border and
+        beyond: 0).
 
         Truncation equals floor for s ≥ 0; every s < 1 lands on the zero border (index 0)
         and every s ≥ n + 1 on the far border after clipping, so no mask is needed.
@@ -349,7 +359,9 @@ class _Table:
         np.clip(iy, 0, self.ny + 1, out=iy)
         iy *= self.nx + 2
         iy += ix
-        return self.values.take(iy)
+        if self.values.shape[1] == 1:  # one band: a flat take is faster
+            return self.values[:, 0].take(iy)[..., None]
+        return self.values.take(iy, axis=0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -415,31 +427,57 @@ def exposure_map(
     grid: Grid,
     frame: SkyFrame,
     normalize: bool,
+    **options,
+) -> np.ndarray:
+    """The exposure map (ny, nx) float64 on ``grid`` of one instrument map: cm² s, or cm²
+    when ``normalize`` (see :func:`exposure_maps` for the options)."""
+    return exposure_maps(det, chip, [instmap], hist, grid, frame, normalize, **options)[0]
+
+
+def exposure_maps(
+    det: Detector,
+    chip: int,
+    instmaps: Sequence[InstrumentMap],
+    hist: AspectHistogram,
+    grid: Grid,
+    frame: SkyFrame,
+    normalize: bool,
     *,
     transform: str = "auto",
     chunk_elements: int = CHUNK_ELEMENTS,
     smooth: bool = True,
-) -> np.ndarray:
-    """The exposure map (ny, nx) float64 on ``grid``: cm² s, or cm² when ``normalize``.
+    workers: int = 1,
+) -> list[np.ndarray]:
+    """The exposure maps (ny, nx) float64 on ``grid`` of one chip's instrument maps (one per
+    band, on the same pixels): cm² s, or cm² when ``normalize``.
 
     Same definition as :func:`exposure_map_direct`; only grid pixels near the chip are
-    computed, ``chunk_elements`` pixel-bin pairs at a time.  ``transform``: ``auto``
-    (affine, else projective, else exact, by the measured fit errors), or force
-    ``affine``, ``projective`` or ``exact`` (pixlib per bin).
+    computed, ``chunk_elements`` pixel-bin pairs at a time, and the chip positions of each
+    pixel and bin are found once for all bands.  ``transform``: ``auto`` (affine, else
+    projective, else exact, by the measured fit errors), or force ``affine``,
+    ``projective`` or ``exact`` (pixlib per bin).  ``workers``: threads sharing the pixels.
 
-    ``smooth``: where the map is linear (to ``SMOOTH_TOLERANCE`` of its maximum, see
+    ``smooth``: where a map is linear (to ``SMOOTH_TOLERANCE`` of its maximum, see
     :mod:`.expmap_smooth`) over every position the bins can reach, the duration-weighted
     sum is the total duration times the map at the bins' mean position, in closed form;
     the sum over bins is done only for the other pixels (near chip edges, bad pixels,
-    steps).  Off (or with ``transform="exact"``) every pixel is summed.
+    steps) of any band.  Off (or with ``transform="exact"``) every pixel is summed.
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
-    _check_map(det, chip, instmap)
-    total = np.zeros(grid.shape, dtype=np.float64)
+    for instmap in instmaps:
+        _check_map(det, chip, instmap)
+    options = dict(transform=transform, chunk_elements=chunk_elements, smooth=smooth,
+                   workers=workers)  # fmt: skip
+    groups = _table_groups(instmaps)
+    if len(groups) > 1:
+        made = (exposure_maps(det, chip, g, hist, grid, frame, normalize, **options)
+                for g in groups)  # fmt: skip
+        return [e for group in made for e in group]
+    totals = [np.zeros(grid.shape, dtype=np.float64) for _ in instmaps]
     keep = np.asarray(hist.duration, float) != 0
     if not keep.any():
-        return total
+        return totals
     weights = np.asarray(hist.duration, float)[keep]
     aspects = bin_aspects(hist)[keep]
     reference = mean_aspect(hist)
@@ -447,8 +485,8 @@ def exposure_map(
     fp = footprint(det, chip, grid, frame, reference, fit.max_shift_pix + _MARGIN_PIX)
     n_pix = len(fp.flat)
     if n_pix == 0:
-        return total
-    table = _Table.create(instmap)
+        return totals
+    table = _Table.create(instmaps)
     if transform == "exact" or (transform == "auto" and not fit.error_pix <= MAX_FIT_ERROR_PIX):
         x, y = (c.ravel()[fp.flat] for c in grid.centres())
         coordinates = _ExactCoordinates(det, chip, aspects, frame, x, y, table.bin)
@@ -459,18 +497,60 @@ def exposure_map(
         u = (fp.chipx - fit.centre[0]) / fit.scale
         v = (fp.chipy - fit.centre[1]) / fit.scale
         coordinates = _FittedCoordinates(to_map @ fit.matrix, fit.affine, u, v)
-    acc = np.zeros(n_pix, dtype=np.float64)
+    acc = np.zeros((n_pix, len(instmaps)), dtype=np.float64)
     todo = np.arange(n_pix)
-    # the shortcut needs the nearest-pixel steps averaged out by a dither over many cells
-    spread = fit.max_shift_pix / table.bin >= SMOOTH_MIN_SHIFT and len(weights) >= SMOOTH_MIN_BINS
-    if smooth and spread and isinstance(coordinates, _FittedCoordinates):
-        todo = smooth_part(acc, table, coordinates, weights, fit.max_shift_pix / table.bin)
+    shift = fit.max_shift_pix / table.bin  # map cells
+    usable = smooth and isinstance(coordinates, _FittedCoordinates)
+    if usable and worthwhile(n_pix, len(weights), len(table.values), shift):
+        maps = [table.band(k) for k in range(len(instmaps))]
+        todo = smooth_part(acc, maps, coordinates, weights, shift)
+    _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers)
+    for k, total in enumerate(totals):
+        total.ravel()[fp.flat] = acc[:, k]
+    return [_finish(total, hist, normalize) for total in totals]
+
+
+_MAX_TABLE_BYTES = 1 << 28  # bands share one lookup table up to this size
+
+
+def _table_groups(instmaps: Sequence[InstrumentMap]) -> list[list[InstrumentMap]]:
+    """Bands that can share a lookup table: the same pixels, within _MAX_TABLE_BYTES."""
+    groups: list[list[InstrumentMap]] = []
+    for m in instmaps:
+        px = m.pixels
+        cells = (px.nx + 2) * (px.ny + 2)
+        last = groups[-1] if groups else None
+        fits = (
+            last is not None
+            and (last[0].pixels == px)
+            and (cells * 8 * (len(last) + 1) <= _MAX_TABLE_BYTES)
+        )
+        if fits:
+            last.append(m)
+        else:
+            groups.append([m])
+    return groups
+
+
+def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers) -> None:
+    """acc[p] += Σ_b w_b · map(s_b(p)) for the pixels ``todo``, in chunks of pixels × bins;
+    with ``workers`` > 1 the pixels are shared among threads (numpy releases the GIL)."""
     bin_step = max(1, min(len(weights), _BIN_BLOCK))
     pix_step = max(_MIN_PIXEL_BLOCK, chunk_elements // bin_step)
-    for p0 in range(0, len(todo), pix_step):
-        ps = todo[p0 : p0 + pix_step]
-        for b0 in range(0, len(weights), bin_step):
-            bs = slice(b0, b0 + bin_step)
-            acc[ps] += weights[bs] @ table.gather(*coordinates(ps, bs))
-    total.ravel()[fp.flat] = acc
-    return _finish(total, hist, normalize)
+    n_bands = acc.shape[1]
+
+    def run(pixels: np.ndarray) -> None:
+        for p0 in range(0, len(pixels), pix_step):
+            ps = pixels[p0 : p0 + pix_step]
+            for b0 in range(0, len(weights), bin_step):
+                bs = slice(b0, b0 + bin_step)
+                values = table.gather(*coordinates(ps, bs))  # (bins, pixels, bands)
+                acc[ps] += (weights[bs] @ values.reshape(len(values), -1)).reshape(-1, n_bands)
+
+    parts = min(max(1, workers), max(1, len(todo) // pix_step))
+    if parts == 1:
+        run(todo)
+    else:
+        Parallel(n_jobs=parts, prefer="threads")(
+            delayed(run)(part) for part in np.array_split(todo, parts)
+        )

@@ -491,3 +491,26 @@ def test_whole_pixel_quantisation_alone_exceeds_0p6_at_roll_45():
     d = np.abs(np.asarray(exact[0]) - np.asarray(rounded[0]))
     assert np.percentile(d, 99) == pytest.approx(0.707 * (1 - 0.1), abs=0.01)  # triangular p99
     assert np.percentile(d, 99) > 0.6
+
+
+@pytest.mark.parametrize("name", ["ACIS", "HRC-I", "HRC-S"])
+def test_chip_off_axis_equals_the_det_chain(name):
+    """The component-by-component chip_off_axis gives chip_to_det + off_axis_angles, with
+    and without detector offsets (scalar or per point), for scalar and per-point chips."""
+    aim = {"ACIS": "AI2", "HRC-I": "HI1", "HRC-S": "HS1"}[name]
+    det = Detector.create(GEOM, name, GEOM.aimpoint(aim))
+    chips = {"ACIS": [0, 3, 7], "HRC-I": [0], "HRC-S": [1, 2, 3]}[name]
+    rng = np.random.default_rng(4)
+    n = 500
+    cx, cy = rng.uniform(-50, 1100, n), rng.uniform(-50, 1100, n)
+    offsets = AspectSamples(
+        np.zeros(n), np.zeros(n), np.zeros(n),
+        rng.normal(0, 0.5, n), rng.normal(0, 0.5, n), rng.normal(0, 0.01, n),
+    )  # fmt: skip
+    for aspect in (None, offsets[:1], offsets):
+        for chip in [*chips, np.array(chips)[rng.integers(0, len(chips), n)]]:
+            th, ph = chip_off_axis(det, chip, cx, cy, aspect)
+            ref_th, ref_ph = off_axis_angles(det.fp, *chip_to_det(det, chip, cx, cy, aspect))
+            np.testing.assert_allclose(th, ref_th, rtol=1e-12, atol=1e-12)
+            turn = np.abs((ph - ref_ph + 180.0) % 360.0 - 180.0)
+            assert turn.max() < 1e-9

@@ -77,6 +77,10 @@ class ContaminationModel:
         x, y = np.broadcast_arrays(np.asarray(chipx, float), np.asarray(chipy, float))
         if chip in I_CHIPS:
             fxy, block = self.fxy_i[chip], self.block_i
+            if _is_grid(x, y):  # rows of a map: interpolate along each axis once
+                wy = _linear_weights(block_index(y[:, 0], block), fxy.shape[0])
+                wx = _linear_weights(block_index(x[0], block), fxy.shape[1])
+                return wy @ fxy @ wx.T
             at = [block_index(y.ravel(), block), block_index(x.ravel(), block)]
             return ndimage.map_coordinates(fxy, at, order=1, mode="nearest").reshape(x.shape)
         return np.interp(block_index(y, self.block_s), np.arange(len(self.fxy_s)), self.fxy_s)
@@ -126,6 +130,25 @@ class ContaminationModel:
             f_aim = float(self.spatial(aim_chip, aim_x, aim_y))
             depth = depth + late * (end0 + end1 * f) / (end0 + end1 * f_aim)
         return np.exp(-depth)
+
+
+def _is_grid(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether 2-D x varies only along rows and y only along columns (a meshgrid)."""
+    return x.ndim == 2 and x.size > 0 and bool((x == x[:1]).all()) and bool((y == y[:, :1]).all())
+
+
+def _linear_weights(index: np.ndarray, n: int) -> np.ndarray:
+    """(len(index), n) weights of linear interpolation at fractional indices, clamped to
+    [0, n − 1] as ``map_coordinates(mode="nearest")``."""
+    t = np.clip(index, 0.0, n - 1.0)
+    lo = np.minimum(np.floor(t).astype(int), max(n - 2, 0))
+    frac = t - lo
+    w = np.zeros((len(t), n))
+    rows = np.arange(len(t))
+    w[rows, lo] = 1.0 - frac
+    if n > 1:
+        w[rows, lo + 1] += frac
+    return w
 
 
 def block_index(chip_coordinate: np.ndarray, block: int) -> np.ndarray:

@@ -365,8 +365,24 @@ def off_axis_angles(fp: FocalPlaneSystem, detx, dety):
 
 
 def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | None = None):
-    """(θ arcmin, φ deg) of chip positions (no dy/dz/dθ unless an aspect is given)."""
-    return off_axis_angles(det.fp, *chip_to_det(det, chip_id, chipx, chipy, aspect))
+    """(θ arcmin, φ deg) of chip positions (no dy/dz/dθ unless an aspect is given).
+
+    The chain of :func:`chip_to_det` and :func:`off_axis_angles`, component by component
+    (no stacked 3-vectors): instrument maps ask it for every pixel of every chip.
+    """
+    _check_theta(det)
+    ll, e1, e2 = _chip_frame(det.instrument, chip_id)
+    u = np.asarray(chipx, float) - 0.5
+    v = np.asarray(chipy, float) - 0.5
+    shift = np.add(det.instrument.origin, det.sim)
+    px, py, pz = (ll[..., k] + e1[..., k] * u + e2[..., k] * v + shift[k] for k in range(3))
+    dy, dz, c, s = _offset_terms(aspect)
+    depth = det.focal_length - px  # −vx of fc_to_det
+    d, hand = _delta(det.fp), det.fp.hand
+    tx = hand[0] * ((dy + c * py - s * pz) / depth) / d  # DET − DET origin, pixels
+    ty = hand[1] * ((dz + s * py + c * pz) / depth) / d
+    theta = np.rad2deg(np.arctan(d * np.hypot(tx, ty))) * 60.0
+    return theta, np.mod(np.rad2deg(np.arctan2(ty, tx)), 360.0)
 
 
 # ---- DET <-> (RA, Dec) <-> SKY --------------------------------------------------------

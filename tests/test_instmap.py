@@ -230,3 +230,26 @@ def test_blocked_map_equals_the_whole_map():
             np.testing.assert_array_equal(blocked, whole)
             np.testing.assert_array_equal(again, whole)
         assert whole.max() > 0
+
+
+@pytest.mark.parametrize("binsize", [1, 4, 32])
+def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsize):
+    """Windows are filled as rectangles and rows are counted a few at a time; the result is
+    the fraction of chip pixels that every window test and the bad-pixel mask leave good."""
+    import fluximage.stages.instmap as I
+
+    det, _ = _acis()
+    rng = np.random.default_rng(2)
+    bad = rng.random((1024, 1024)) < 0.01
+    windows = {7: [Window((2, 1023), (450, 575)), Window((100, 200), (700, 1024))]}
+    grid = I.PixelGrid(1024 // binsize, 1024 // binsize, binsize)
+    cx, cy = np.meshgrid(np.arange(1, 1025), np.arange(1, 1025))
+    good = np.zeros((1024, 1024), dtype=bool)
+    for w in windows[7]:
+        good |= w.contains(cx, cy)
+    good &= ~bad
+    expect = good.reshape(grid.ny, binsize, grid.nx, binsize).mean(axis=(1, 3))
+    np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, windows, bad), expect)
+    monkeypatch.setattr(I, "FULL_RES_BLOCK_PIXELS", 3 * 1024 * binsize)
+    np.testing.assert_array_equal(I.geometry_rows(det, 7, grid, windows, bad, (5, 17)),
+                                  expect[5:17])  # fmt: skip

@@ -91,6 +91,10 @@ def check_memory(detector: str, grid: PixelGrid, binsize: float) -> None:
         )
 
 
+#: Chip pixels handled at once when the good fraction of binned output rows is counted.
+FULL_RES_BLOCK_PIXELS = 1 << 24
+
+
 def geometry_rows(
     det: Detector,
     chip: int,
@@ -99,20 +103,40 @@ def geometry_rows(
     bad: np.ndarray | None,
     rows: tuple[int, int],
 ) -> np.ndarray:
-    """Fraction (0..1; 0/1 when unbinned) of good, active area in output rows [r0, r1)."""
+    """Fraction (0..1; 0/1 when unbinned) of good, active area in output rows [r0, r1).
+
+    Counted on the chip pixels a few output rows at a time (at most
+    FULL_RES_BLOCK_PIXELS), so a binned 16384² HRC-I map needs little memory.
+    """
     r0, r1 = rows
+    per_row = grid.nx * grid.bin * grid.bin  # chip pixels of one output row
+    step = max(1, FULL_RES_BLOCK_PIXELS // per_row)
+    out = np.empty((r1 - r0, grid.nx))
+    for s0 in range(r0, r1, step):
+        s1 = min(s0 + step, r1)
+        good = _good_pixels(det, chip, grid, windows, bad, (s0 * grid.bin, s1 * grid.bin))
+        if grid.bin == 1:
+            out[s0 - r0 : s1 - r0] = good
+        else:
+            blocks = good.reshape(s1 - s0, grid.bin, grid.nx, grid.bin)
+            counts = blocks.sum(axis=(1, 3), dtype=np.int32)
+            out[s0 - r0 : s1 - r0] = counts / float(grid.bin * grid.bin)
+    return out
+
+
+def _good_pixels(det, chip, grid, windows, bad, chip_rows: tuple[int, int]) -> np.ndarray:
+    """Good, active chip pixels of chip rows y0+1 … y1 (bool, [y, x])."""
+    y0, y1 = chip_rows
     nx = grid.nx * grid.bin
-    y0, y1 = r0 * grid.bin, r1 * grid.bin
-    cx, cy = np.meshgrid(np.arange(1, nx + 1), np.arange(y0 + 1, y1 + 1), sparse=True)
     good = np.zeros((y1 - y0, nx), dtype=bool)
-    for window in chip_windows(det, chip, windows):
-        good |= window.contains(cx, cy)
+    for window in chip_windows(det, chip, windows):  # inclusive whole-pixel rectangles
+        ya, yb = max(window.chipy[0] - 1, y0), min(window.chipy[1], y1)
+        xa, xb = max(window.chipx[0] - 1, 0), min(window.chipx[1], nx)
+        if ya < yb and xa < xb:
+            good[ya - y0 : yb - y0, xa:xb] = True
     if bad is not None:
         good &= ~bad[y0:y1, :nx]
-    if grid.bin == 1:
-        return good.astype(np.float64)
-    blocks = good.reshape(r1 - r0, grid.bin, grid.nx, grid.bin)
-    return blocks.sum(axis=(1, 3), dtype=np.int32) / float(grid.bin * grid.bin)
+    return good
 
 
 def geometry_mask(

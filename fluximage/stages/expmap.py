@@ -26,12 +26,15 @@ Two implementations of the same definition:
   7e-9 for HRC-I), unless an affine fit is already within ``AFFINE_ERROR_PIX`` (only
   without real dither: the perspective terms of a ±20″ dither reach 1.6e-4 pixel on
   ACIS-I and 8e-3 on HRC-I, enough to move some nearest-pixel lookups), or the
-  homography is worse than ``MAX_FIT_ERROR_PIX`` (then pixlib is used per bin).
+  homography is worse than ``MAX_FIT_ERROR_PIX`` (then pixlib is used per bin); the
+  fits are in :mod:`.expmap_transforms`.
   With these errors the fast map equals the direct one to rounding, except where a
   lookup falls within ~1e-9 pixel of a map-pixel boundary.  The bins are applied in
   cache-sized chunks of pixels × bins: matrix products give every bin's map
-  coordinates, which are truncated, clipped into a zero-bordered copy of the map and
-  gathered; a last matrix product sums them with the durations.
+  coordinates, which are truncated, clipped into a zero-bordered copy of the maps
+  (every band of the chip side by side) and gathered; a last matrix product sums them
+  with the durations.  Where the sum over bins is long and no step is in reach, the
+  smooth-region shortcut of :mod:`.expmap_smooth` replaces it.
 """
 
 from __future__ import annotations
@@ -53,15 +56,21 @@ from ..geometry.pixlib import (
 )
 from .asphist import AspectHistogram, unwrap_ra
 from .expmap_smooth import smooth_part, worthwhile
+from .expmap_transforms import (  # noqa: F401  (fit_bin_transforms etc. re-exported)
+    AFFINE_ERROR_PIX,
+    MAX_FIT_ERROR_PIX,
+    BinTransforms,
+    apply_transforms,
+    fit_affine,
+    fit_bin_transforms,
+    fit_projective,
+)
 from .instmaps import InstrumentMap
 
-AFFINE_ERROR_PIX = 1e-6  # use the affine fit when it is this good (chip pixels)
-MAX_FIT_ERROR_PIX = 1e-4  # else the homography if this good; else pixlib per bin
 CHUNK_ELEMENTS = 1 << 16  # pixels × bins handled at once by the fast path (cache-sized)
 _BIN_BLOCK = 32  # bins per block
 _MIN_PIXEL_BLOCK = 256
 TRANSFORMS = ("auto", "affine", "projective", "exact")
-_FIT_LATTICE = 7  # fit points per axis over the chip (a second, interleaved lattice checks)
 _MARGIN_PIX = 2.0  # chip pixels added to the largest dither shift when choosing grid pixels
 _FLOAT64_TABLE_PIXELS = 1 << 24  # larger maps keep float32 in the lookup table
 
@@ -154,116 +163,6 @@ def exposure_map_direct(
         cx, cy, _ = sky_to_chip(det, chip, x, y, aspects[b], frame)
         total += float(hist.duration[b]) * map_values(instmap, cx, cy)
     return _finish(total, hist, normalize)
-
-
-# ---- per-bin transforms c₀ → c_b ------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class BinTransforms:
-    """Per-bin maps from mean-aspect chip coordinates c₀ to each bin's coordinates c_b.
-
-    ``matrix[b]`` (3×3) acts on homogeneous normalised coordinates
-    ``(u, v, 1)``, ``u = (c₀ − centre) / scale``, and gives ``c_b`` in chip pixels
-    (``affine``: last row (0, 0, 1); otherwise a homography).
-    """
-
-    matrix: np.ndarray  # (n_bins, 3, 3)
-    centre: np.ndarray  # (2,) chip pixels
-    scale: float  # chip pixels
-    affine: bool
-    error_pix: float  # largest error on the check lattice (chip pixels)
-    max_shift_pix: float  # largest |c_b − c₀| on the lattices (chip pixels)
-
-
-def _lattice(n_x: float, n_y: float, count: int, offset: float) -> tuple[np.ndarray, np.ndarray]:
-    """A count × count lattice over the chip, shifted by ``offset`` cells (0: corners)."""
-    t = (np.arange(count) + offset) / (count - 1)
-    gx, gy = np.meshgrid(0.5 + n_x * t, 0.5 + n_y * t)
-    return gx.ravel(), gy.ravel()
-
-
-def fit_affine(u: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Least-squares affine maps (n_bins, 3, 3) taking points u (k, 2) to w (n_bins, k, 2)."""
-    nb, k = w.shape[:2]
-    design = np.column_stack([u, np.ones(k)])  # (k, 3)
-    rhs = np.moveaxis(w, 1, 0).reshape(k, 2 * nb)  # columns: bin 0 x, bin 0 y, bin 1 x, ...
-    coef = np.linalg.lstsq(design, rhs, rcond=None)[0]  # (3, 2·nb)
-    out = np.zeros((nb, 3, 3))
-    out[:, :2, :] = coef.T.reshape(nb, 2, 3)
-    out[:, 2, 2] = 1.0
-    return out
-
-
-def fit_projective(u: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Least-squares homographies (n_bins, 3, 3), h₂₂ = 1, taking u (k, 2) to w (n_bins, k, 2)."""
-    nb, k = w.shape[:2]
-    uu = np.broadcast_to(u[:, 0], (nb, k))
-    vv = np.broadcast_to(u[:, 1], (nb, k))
-    one, zero = np.ones((nb, k)), np.zeros((nb, k))
-    wx, wy = w[..., 0], w[..., 1]
-    rows_x = np.stack([uu, vv, one, zero, zero, zero, -uu * wx, -vv * wx], axis=-1)
-    rows_y = np.stack([zero, zero, zero, uu, vv, one, -uu * wy, -vv * wy], axis=-1)
-    a = np.concatenate([rows_x, rows_y], axis=1)  # (nb, 2k, 8)
-    at = np.swapaxes(a, 1, 2)
-    rhs = np.concatenate([wx, wy], axis=1)[..., None]  # (nb, 2k, 1)
-    h = np.linalg.solve(at @ a, at @ rhs)[..., 0]
-    return np.concatenate([h, np.ones((nb, 1))], axis=1).reshape(nb, 3, 3)
-
-
-def apply_transforms(matrix: np.ndarray, u: np.ndarray, v: np.ndarray):
-    """Transforms (n_bins, 3, 3) applied to points (k,): two (n_bins, k) arrays.
-
-    The homographies here are near-affine (den = 1 + ~1e-7), so 1/den is taken as
-    2 − den (error den² ~ 1e-14, i.e. ~1e-10 pixel); the fit error check measures it.
-    """
-    m = matrix[:, :, :, None]
-    q = 2.0 - (m[:, 2, 0] * u + m[:, 2, 1] * v + m[:, 2, 2])  # 1/den, den ≈ 1 (see above)
-    x = (m[:, 0, 0] * u + m[:, 0, 1] * v + m[:, 0, 2]) * q
-    return x, (m[:, 1, 0] * u + m[:, 1, 1] * v + m[:, 1, 2]) * q
-
-
-def fit_bin_transforms(
-    det: Detector,
-    chip: int,
-    aspects: AspectSamples,
-    reference: AspectSamples,
-    frame: SkyFrame,
-    kind: str = "auto",
-) -> BinTransforms:
-    """Fit c₀ → c_b for every bin on a lattice over the chip; measure the error on another.
-
-    ``kind``: ``affine``, ``projective`` or ``auto`` (affine if within AFFINE_ERROR_PIX).
-    """
-    n_x, n_y = (float(n) for n in chip_size(det.instrument, chip))
-    centre = np.array([0.5 + n_x / 2, 0.5 + n_y / 2])
-    scale = max(n_x, n_y) / 2
-
-    def through_sky(cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised exact c₀ (k, 2) and c_b (n_bins, k, 2) of where the mean aspect
-        puts chip (cx, cy) on the sky."""
-        x, y = chip_to_sky(det, chip, cx, cy, reference, frame)
-        c0x, c0y, _ = sky_to_chip(det, chip, x, y, reference, frame)
-        cbx, cby, _ = sky_to_chip(det, chip, x[None, :], y[None, :], aspects[:, None], frame)
-        c0 = (np.stack([c0x, c0y], -1) - centre) / scale
-        return c0, (np.stack([cbx, cby], -1) - centre) / scale
-
-    u, w = through_sky(*_lattice(n_x, n_y, _FIT_LATTICE, 0.0))
-    u_check, w_check = through_sky(*_lattice(n_x, n_y, _FIT_LATTICE - 1, 0.5))
-
-    def error(matrix: np.ndarray) -> float:
-        px, py = apply_transforms(matrix, u_check[:, 0], u_check[:, 1])
-        return float(np.hypot(px - w_check[..., 0], py - w_check[..., 1]).max() * scale)
-
-    shift = max(float(np.abs(w - u).max()), float(np.abs(w_check - u_check).max())) * scale
-    matrix = fit_affine(u, w)
-    affine_error = error(matrix)
-    affine = kind == "affine" or (kind == "auto" and affine_error <= AFFINE_ERROR_PIX)
-    if not affine:
-        matrix = fit_projective(u, w)
-    fit_error = affine_error if affine else error(matrix)
-    to_chip = np.array([[scale, 0.0, centre[0]], [0.0, scale, centre[1]], [0.0, 0.0, 1.0]])
-    return BinTransforms(to_chip @ matrix, centre, scale, affine, fit_error, shift)
 
 
 # ---- the fast path ---------------------------------------------------------------------
@@ -457,11 +356,11 @@ def exposure_maps(
     projective, else exact, by the measured fit errors), or force ``affine``,
     ``projective`` or ``exact`` (pixlib per bin).  ``workers``: threads sharing the pixels.
 
-    ``smooth``: where a map is linear (to ``SMOOTH_TOLERANCE`` of its maximum, see
-    :mod:`.expmap_smooth`) over every position the bins can reach, the duration-weighted
-    sum is the total duration times the map at the bins' mean position, in closed form;
-    the sum over bins is done only for the other pixels (near chip edges, bad pixels,
-    steps) of any band.  Off (or with ``transform="exact"``) every pixel is summed.
+    ``smooth``: where no step of a map (chip edge, bad pixel) lies within the dither's
+    reach of a pixel, the sum is the map correlated with the dither, read at the bins'
+    mean position (:mod:`.expmap_smooth`); it is used when it costs less than the sum, and
+    the sum over bins is done for the other pixels of any band.  Off (or with
+    ``transform="exact"``) every pixel is summed.
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")

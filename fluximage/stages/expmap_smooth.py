@@ -22,6 +22,7 @@ from scipy import ndimage, signal
 SMOOTH_TOLERANCE = 1e-3  # a step above this fraction of the map maximum needs the exact sum
 SMOOTH_MIN_SHIFT = 2.0  # map cells the dither must span for the shortcut
 SMOOTH_MIN_BINS = 16  # and aspect bins
+MAX_SPREAD_CHANGE = 0.02  # relative change of the offsets' variance across the footprint
 SMOOTH_MIN_WORK = 32  # pixel-bin pairs per map cell for the shortcut to pay for itself
 _KERNEL_CELLS = 32  # the largest dither reach, in (blocked) cells
 _MAX_CELLS = 1 << 24  # the largest (blocked) map correlated at once
@@ -90,13 +91,27 @@ def block_mean(table: np.ndarray, m: int) -> np.ndarray:
     return table[:ny, :nx].reshape(ny // m, m, nx // m, m).mean((1, 3))
 
 
+def translation_only(sx: np.ndarray, sy: np.ndarray, weights: np.ndarray) -> bool:
+    """Whether the bins' positions (bins, points) at a few footprint points spread alike:
+    the variance along each axis changes by at most MAX_SPREAD_CHANGE between them."""
+    w = weights / weights.sum()
+    for s in (sx, sy):
+        var = w @ (s - w @ s) ** 2
+        if var.max() - var.min() > MAX_SPREAD_CHANGE * var.max():
+            return False
+    return True
+
+
 def smooth_part(acc: np.ndarray, maps, coordinates, weights: np.ndarray, shift: float):
     """Fill ``acc[:, k]`` where map k (bordered, 2-D) has no step within the dither's reach
     of the mean position; return the pixels some map needs summed over bins."""
     mx, my = coordinates.mean_position(weights)
     centre = np.array(maps[0].shape[::-1]) / 2
     ref = int(np.argmin(np.hypot(mx - centre[0], my - centre[1])))
-    sx, sy = coordinates(np.array([ref]), slice(None))
+    picks = np.array([ref, 0, len(acc) // 2, len(acc) - 1])
+    sx, sy = coordinates(picks, slice(None))  # (bins, picks)
+    if not translation_only(sx, sy, weights):
+        return np.arange(len(acc))
     m = block_factor(maps[0].shape, shift)
     kernel = dither_kernel((sx[:, 0] - mx[ref]) / m, (sy[:, 0] - my[ref]) / m, weights)
     reach = kernel.shape[0] // 2 + 2  # the kernel, plus the interpolation cells

@@ -415,14 +415,19 @@ def test_missing_file_named(small_caldb, tmp_path):
 # ---- real CALDB files -----------------------------------------------------------------
 
 
-@needs(REAL_QE)
-def test_real_acis_qe_file_values(tmp_path):
+def real_qe_calibration(tmp_path):
+    """A CALDB holding only the real ACIS QE file (one index row per CCD), 2010 FAINT."""
     root = tmp_path / "CALDB"
     link(root, "acis/qe", REAL_QE)
     modes = "DATAMODE(GRADED,FAINT,VFAINT,FAINT_BIAS,RAW)"
     write_index(root, "acis", [row("acis/qe", REAL_QE.name, "QE", xno=c + 1, vsd="1997-04-17",
                                    cbd=[f"CCD_ID({c})", modes]) for c in range(10)])  # fmt: skip
-    cal = caldb_calibration(root, {"DATE-OBS": "2010-07-02T15:00:00", "DATAMODE": "FAINT"})
+    return caldb_calibration(root, {"DATE-OBS": "2010-07-02T15:00:00", "DATAMODE": "FAINT"})
+
+
+@needs(REAL_QE)
+def test_real_acis_qe_file_values(tmp_path):
+    cal = real_qe_calibration(tmp_path)
     with fits.open(REAL_QE) as hdul:
         for ccd in (3, 7):
             energy, qe = hdul[ccd + 1].data["ENERGY"][::37], hdul[ccd + 1].data["QE"][::37]
@@ -506,12 +511,7 @@ def test_real_qe_through_the_caldb_reader_agrees_with_the_builtin(tmp_path):
     """Issue acceptance: CALDB QE (real file, read through the CALDB layer) vs built-in, 2 %."""
     from fluximage.calib.builtin import builtin_calibration
 
-    root = tmp_path / "CALDB"
-    link(root, "acis/qe", REAL_QE)
-    modes = "DATAMODE(GRADED,FAINT,VFAINT,FAINT_BIAS,RAW)"
-    write_index(root, "acis", [row("acis/qe", REAL_QE.name, "QE", xno=c + 1, vsd="1997-04-17",
-                                   cbd=[f"CCD_ID({c})", modes]) for c in range(10)])  # fmt: skip
-    cal = caldb_calibration(root, {"DATE-OBS": "2010-07-02T15:00:00", "DATAMODE": "FAINT"})
+    cal = real_qe_calibration(tmp_path)
     builtin = builtin_calibration()
     energy = np.linspace(0.3, 8.0, 2000)
     for ccd in range(10):

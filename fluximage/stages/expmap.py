@@ -366,13 +366,16 @@ def exposure_maps(
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
     for instmap in instmaps:
         _check_map(det, chip, instmap)
-    options = dict(transform=transform, chunk_elements=chunk_elements, smooth=smooth,
-                   workers=workers)  # fmt: skip
-    groups = _table_groups(instmaps)
-    if len(groups) > 1:
-        made = (exposure_maps(det, chip, g, hist, grid, frame, normalize, **options)
-                for g in groups)  # fmt: skip
-        return [e for group in made for e in group]
+    options = (transform, chunk_elements, smooth, workers)
+    made = [_shared_table_maps(det, chip, group, hist, grid, frame, *options)
+            for group in _table_groups(instmaps)]  # fmt: skip
+    return [_finish(total, hist, normalize) for group in made for total in group]
+
+
+def _shared_table_maps(
+    det, chip, instmaps, hist, grid, frame, transform, chunk_elements, smooth, workers
+) -> list[np.ndarray]:
+    """:func:`exposure_maps` (cm² s) for bands sharing one lookup table."""
     totals = [np.zeros(grid.shape, dtype=np.float64) for _ in instmaps]
     keep = np.asarray(hist.duration, float) != 0
     if not keep.any():
@@ -406,7 +409,7 @@ def exposure_maps(
     _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers)
     for k, total in enumerate(totals):
         total.ravel()[fp.flat] = acc[:, k]
-    return [_finish(total, hist, normalize) for total in totals]
+    return totals
 
 
 _MAX_TABLE_BYTES = 1 << 28  # bands share one lookup table up to this size

@@ -12,6 +12,7 @@ from fluximage.inputs.bands import parse_bands
 from fluximage.inputs.mask import Window, read_mask
 from fluximage.stages.instmap import (
     PixelGrid,
+    bad_rectangles,
     geometry_mask,
     instrument_map,
     map_key,
@@ -88,7 +89,7 @@ def test_time_map_is_exactly_the_geometry(tmp_path):
     bad = np.zeros((1024, 1024), dtype=bool)
     bad[99, 99] = True  # chip (100, 100)
     grid = pixel_grid("ACIS", 8)
-    geom = geometry_mask(det, 7, grid, {7: [Window((2, 1023), (450, 575))]}, bad)
+    geom = geometry_mask(det, 7, grid, {7: [Window((2, 1023), (450, 575))]}, bad_rectangles(bad))
     s = setup(det, "ACIS", 7, grid, geom, offsets, 1e8, 3.2, "NONE")
     band = parse_bands("broad", "ACIS")[0]
     m = instrument_map(FakeCalibration(), s, band, "time")
@@ -137,7 +138,7 @@ def test_binned_hrc_geometry_is_a_fraction():
     det = Detector.create(load_geometry(), "HRC-I")
     bad = np.zeros((16384, 16384), dtype=bool)
     bad[:16, :32] = True  # half of the first 32x32 binned pixel
-    geom = geometry_mask(det, 0, pixel_grid("HRC-I", 32), None, bad)
+    geom = geometry_mask(det, 0, pixel_grid("HRC-I", 32), None, bad_rectangles(bad))
     assert geom.shape == (512, 512) and geom[0, 0] == 0.5 and geom[0, 1] == 1.0
 
 
@@ -160,7 +161,7 @@ def test_real_28229_time_map_zeros_are_bad_pixels_and_outside_the_window():
             "ACIS",
             chip,
             grid,
-            geometry_mask(det, chip, grid, windows, bad),
+            geometry_mask(det, chip, grid, windows, bad_rectangles(bad)),
             offsets,
             8.28e8,
             0.5,
@@ -211,16 +212,17 @@ def test_blocked_map_equals_the_whole_map():
         size = grid.nx * grid.bin
         bad = np.zeros((size, size), dtype=bool)
         bad[300:310, 40] = True
+        rects = bad_rectangles(bad)
         band = parse_bands("broad" if detector == "ACIS" else "wide", instrument)[0]
         whole = instrument_map(
             cal,
-            setup(det, detector, chip, grid, geometry_mask(det, chip, grid, windows, bad),
+            setup(det, detector, chip, grid, geometry_mask(det, chip, grid, windows, bad_rectangles(bad)),
                   offsets, 1e8, 3.2, "NONE"),
             band, "default",
         )  # fmt: skip
 
-        def geometry(rows, det=det, chip=chip, grid=grid, windows=windows, bad=bad):
-            return geometry_rows(det, chip, grid, windows, bad, rows)
+        def geometry(rows, det=det, chip=chip, grid=grid, windows=windows, rects=rects):
+            return geometry_rows(det, chip, grid, windows, rects, rows)
 
         for block in (grid.nx * 7, grid.nx * 64, 10**9):
             blocked, again = blocked_instrument_maps(
@@ -249,7 +251,8 @@ def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsiz
         good |= w.contains(cx, cy)
     good &= ~bad
     expect = good.reshape(grid.ny, binsize, grid.nx, binsize).mean(axis=(1, 3))
-    np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, windows, bad), expect)
+    rects = I.bad_rectangles(bad)
+    np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, windows, rects), expect)
     monkeypatch.setattr(I, "FULL_RES_BLOCK_PIXELS", 3 * 1024 * binsize)
-    np.testing.assert_array_equal(I.geometry_rows(det, 7, grid, windows, bad, (5, 17)),
+    np.testing.assert_array_equal(I.geometry_rows(det, 7, grid, windows, rects, (5, 17)),
                                   expect[5:17])  # fmt: skip

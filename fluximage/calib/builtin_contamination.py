@@ -78,9 +78,8 @@ class ContaminationModel:
         if chip in I_CHIPS:
             fxy, block = self.fxy_i[chip], self.block_i
             if _is_grid(x, y):  # rows of a map: interpolate along each axis once
-                wy = _linear_weights(block_index(y[:, 0], block), fxy.shape[0])
-                wx = _linear_weights(block_index(x[0], block), fxy.shape[1])
-                return wy @ fxy @ wx.T
+                rows = _linear_along(fxy, block_index(y[:, 0], block), axis=0)
+                return _linear_along(rows, block_index(x[0], block), axis=1)
             at = [block_index(y.ravel(), block), block_index(x.ravel(), block)]
             return ndimage.map_coordinates(fxy, at, order=1, mode="nearest").reshape(x.shape)
         return np.interp(block_index(y, self.block_s), np.arange(len(self.fxy_s)), self.fxy_s)
@@ -119,36 +118,47 @@ class ContaminationModel:
         if chip not in ACIS_CHIPS:
             raise ValueError(f"ACIS CCD_ID must be 0-9, not {chip}")
         array = "i" if chip in I_CHIPS else "s"
-        f = self.spatial(chip, chipx, chipy)
         tau0, tau1 = self._taus(array, time_met)
         mu = float(np.interp(float(energy_kev), self.energy_kev, self.mu))
-        depth = mu * (tau0 + tau1 * f)
+        # depth = μ(τ0 + τ1 f) [+ Δτ (τ0' + τ1' f) / (τ0' + τ1' f_aim)]: affine in f
+        constant, slope = mu * tau0, mu * tau1
         late = self.late_depth(array, energy_kev, time_met)
         if late > 0.0:
             end0, end1 = self._taus(array, self.end_met)
             aim_chip, aim_x, aim_y = self.aimpoint[array]
-            f_aim = float(self.spatial(aim_chip, aim_x, aim_y))
-            depth = depth + late * (end0 + end1 * f) / (end0 + end1 * f_aim)
-        return np.exp(-depth)
+            scale = late / (end0 + end1 * float(self.spatial(aim_chip, aim_x, aim_y)))
+            constant, slope = constant + scale * end0, slope + scale * end1
+        out = np.asarray(self.spatial(chip, chipx, chipy) * -slope)
+        out -= constant
+        return np.exp(out, out=out)[()]
 
 
 def _is_grid(x: np.ndarray, y: np.ndarray) -> bool:
     """Whether 2-D x varies only along rows and y only along columns (a meshgrid)."""
-    return x.ndim == 2 and x.size > 0 and bool((x == x[:1]).all()) and bool((y == y[:, :1]).all())
+    if x.ndim != 2 or x.size == 0:
+        return False
+    if x.strides[0] == 0 and y.strides[1] == 0:  # broadcast rows and columns
+        return True
+    return bool((x == x[:1]).all()) and bool((y == y[:, :1]).all())
 
 
-def _linear_weights(index: np.ndarray, n: int) -> np.ndarray:
-    """(len(index), n) weights of linear interpolation at fractional indices, clamped to
-    [0, n − 1] as ``map_coordinates(mode="nearest")``."""
+def _linear_along(table: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """``table`` interpolated linearly along ``axis`` at fractional indices, clamped to
+    [0, n − 1] as ``map_coordinates(mode="nearest")``.  Gathers, not a product with a
+    weight matrix: a BLAS call here would compete for the cores with the other maps'
+    threads."""
+    n = table.shape[axis]
     t = np.clip(index, 0.0, n - 1.0)
-    lo = np.minimum(np.floor(t).astype(int), max(n - 2, 0))
+    lo = np.minimum(np.floor(t).astype(np.intp), max(n - 2, 0))
+    hi = np.minimum(lo + 1, n - 1)
     frac = t - lo
-    w = np.zeros((len(t), n))
-    rows = np.arange(len(t))
-    w[rows, lo] = 1.0 - frac
-    if n > 1:
-        w[rows, lo + 1] += frac
-    return w
+    shape = (-1, 1) if axis == 0 else (1, -1)
+    below = np.take(table, lo, axis=axis)
+    above = np.take(table, hi, axis=axis)
+    above -= below
+    above *= frac.reshape(shape)
+    above += below
+    return above
 
 
 def block_index(chip_coordinate: np.ndarray, block: int) -> np.ndarray:

@@ -367,22 +367,38 @@ def off_axis_angles(fp: FocalPlaneSystem, detx, dety):
 def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | None = None):
     """(θ arcmin, φ deg) of chip positions (no dy/dz/dθ unless an aspect is given).
 
-    The chain of :func:`chip_to_det` and :func:`off_axis_angles`, component by component
-    (no stacked 3-vectors): instrument maps ask it for every pixel of every chip.
+    The chain of :func:`chip_to_det` and :func:`off_axis_angles`, reduced: the FC position
+    of a pixel is affine in (chipx, chipy), so the ray's two transverse components X, Y
+    and its depth D below the mirror node are too, and θ = atan(√(X² + Y²) / D),
+    φ = atan2(±Y, ±X) (the signs are the DET handedness).  Instrument maps ask for every
+    pixel of every chip; the coordinates broadcast, so a row ``chipx[None, :]`` and a
+    column ``chipy[:, None]`` give a whole grid for three full-size sums.
     """
     _check_theta(det)
     ll, e1, e2 = _chip_frame(det.instrument, chip_id)
     u = np.asarray(chipx, float) - 0.5
     v = np.asarray(chipy, float) - 0.5
-    shift = np.add(det.instrument.origin, det.sim)
-    px, py, pz = (ll[..., k] + e1[..., k] * u + e2[..., k] * v + shift[k] for k in range(3))
+    corner = ll + np.add(det.instrument.origin, det.sim)  # LSI + ORIGIN + SIM at (0.5, 0.5)
     dy, dz, c, s = _offset_terms(aspect)
-    depth = det.focal_length - px  # −vx of fc_to_det
-    d, hand = _delta(det.fp), det.fp.hand
-    tx = hand[0] * ((dy + c * py - s * pz) / depth) / d  # DET − DET origin, pixels
-    ty = hand[1] * ((dz + s * py + c * pz) / depth) / d
-    theta = np.rad2deg(np.arctan(d * np.hypot(tx, ty))) * 60.0
-    return theta, np.mod(np.rad2deg(np.arctan2(ty, tx)), 360.0)
+
+    def affine(cy, cz, constant):  # (constant + cy·P_y + cz·P_z) at (u, v)
+        at = constant + cy * corner[..., 1] + cz * corner[..., 2]
+        along_u = cy * e1[..., 1] + cz * e1[..., 2]
+        along_v = cy * e2[..., 1] + cz * e2[..., 2]
+        return (at + along_u * u) + along_v * v
+
+    x = affine(c, -s, dy)  # transverse FC components after the dθ rotation, mm
+    y = affine(s, c, dz)
+    depth = (det.focal_length - corner[..., 0] - e1[..., 0] * u) - e2[..., 0] * v
+    hand = det.fp.hand
+    theta = np.asarray(np.sqrt(x * x + y * y))  # np.hypot is ~5× slower; no overflow here
+    theta /= depth
+    np.arctan(theta, out=theta)
+    theta *= 60.0 * 180.0 / np.pi
+    phi = np.asarray(np.arctan2(hand[1] * y, hand[0] * x))
+    phi *= 180.0 / np.pi
+    phi[phi < 0.0] += 360.0  # np.mod(φ, 360), faster
+    return theta[()], phi[()]  # numpy scalars for scalar input
 
 
 # ---- DET <-> (RA, Dec) <-> SKY --------------------------------------------------------

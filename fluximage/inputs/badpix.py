@@ -10,6 +10,8 @@ pixel is bad for the whole observation (the TIME columns are not used).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..fitsio import list_blocks, read_columns
@@ -27,18 +29,29 @@ def _status_value(status: np.ndarray) -> np.ndarray:
     return status.astype(np.uint64)
 
 
-def bad_pixel_mask(
-    path: str, chip: int | None, nx: int, ny: int, bpmask: int = BPMASK
-) -> np.ndarray:
-    """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every BADPIX block)."""
-    bad = np.zeros((ny, nx), dtype=bool)
+@dataclass(frozen=True)
+class BadPixelList:
+    """A bad-pixel file's rows that count, read once: per block's chip (None for a block
+    without CCD_ID), an (n, 4) int array of inclusive chip ranges x0, x1, y0, y1."""
+
+    path: str
+    rectangles: dict[int | None, np.ndarray]
+
+    def for_chip(self, chip: int | None) -> np.ndarray:
+        """The rectangles that apply to ``chip`` (None: every block's)."""
+        parts = [r for c, r in self.rectangles.items() if chip is None or c is None or c == chip]
+        return np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int64)
+
+
+def read_bad_pixels(path: str, bpmask: int = BPMASK) -> BadPixelList:
+    """Every BADPIX block of the file, the rows with ``STATUS & bpmask`` non-zero."""
     blocks = [b for b in list_blocks(path) if b.is_table and b.name.upper().startswith("BADPIX")]
     if not blocks:
         raise FluximageError(f"No BADPIX block found in bad pixel file {path}")
+    rectangles: dict[int | None, list[np.ndarray]] = {}
     for block in blocks:
         block_chip = block.header.get("CCD_ID", block.header.get("CHIP_ID"))
-        if chip is not None and block_chip is not None and int(block_chip) != chip:
-            continue
+        key = None if block_chip is None else int(block_chip)
         if block.nrows == 0:
             continue
         names = ["chipx", "chipy"] + (["status"] if block.has_column("status") else [])
@@ -47,7 +60,22 @@ def bad_pixel_mask(
         chipx, chipy = np.atleast_2d(cols["chipx"]), np.atleast_2d(cols["chipy"])
         if chipx.shape[1] == 1:  # points stored with one coordinate
             chipx, chipy = np.repeat(chipx, 2, axis=1), np.repeat(chipy, 2, axis=1)
-        for (x0, x1), (y0, y1), s in zip(chipx, chipy, status, strict=True):
-            if int(s) & bpmask:
-                bad[max(int(y0), 1) - 1 : int(y1), max(int(x0), 1) - 1 : int(x1)] = True
-    return bad
+        counts = (status.astype(np.uint64) & np.uint64(bpmask)) != 0
+        rows = np.column_stack([chipx[:, :2], chipy[:, :2]]).astype(np.int64)[counts]
+        rectangles.setdefault(key, []).append(rows)
+    return BadPixelList(path, {k: np.concatenate(v) for k, v in rectangles.items()})
+
+
+def mask_of(bad: BadPixelList, chip: int | None, nx: int, ny: int) -> np.ndarray:
+    """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every block's)."""
+    mask = np.zeros((ny, nx), dtype=bool)
+    for x0, x1, y0, y1 in bad.for_chip(chip).tolist():
+        mask[max(y0, 1) - 1 : y1, max(x0, 1) - 1 : x1] = True
+    return mask
+
+
+def bad_pixel_mask(
+    path: str, chip: int | None, nx: int, ny: int, bpmask: int = BPMASK
+) -> np.ndarray:
+    """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every BADPIX block)."""
+    return mask_of(read_bad_pixels(path, bpmask), chip, nx, ny)

@@ -105,8 +105,10 @@ def geometry_rows(
 ) -> np.ndarray:
     """Fraction (0..1; 0/1 when unbinned) of good, active area in output rows [r0, r1).
 
-    Counted on the chip pixels a few output rows at a time (at most
-    FULL_RES_BLOCK_PIXELS), so a binned 16384² HRC-I map needs little memory.
+    ``bad``: the chip's bad rectangles, (n, 4) inclusive chip ranges x0, x1, y0, y1
+    (:meth:`BadPixelList.for_chip`), or None.  Counted on the chip pixels a few output
+    rows at a time (at most FULL_RES_BLOCK_PIXELS), so a binned 16384² HRC-I map never
+    needs a full-resolution mask.
     """
     r0, r1 = rows
     per_row = grid.nx * grid.bin * grid.bin  # chip pixels of one output row
@@ -134,9 +136,22 @@ def _good_pixels(det, chip, grid, windows, bad, chip_rows: tuple[int, int]) -> n
         xa, xb = max(window.chipx[0] - 1, 0), min(window.chipx[1], nx)
         if ya < yb and xa < xb:
             good[ya - y0 : yb - y0, xa:xb] = True
-    if bad is not None:
-        good &= ~bad[y0:y1, :nx]
+    if bad is not None and len(bad):
+        xa, xb = np.maximum(bad[:, 0] - 1, 0), np.minimum(bad[:, 1], nx)
+        ya, yb = np.maximum(bad[:, 2] - 1, y0), np.minimum(bad[:, 3], y1)
+        here = (xa < xb) & (ya < yb)
+        single = here & (xb - xa == 1) & (yb - ya == 1)
+        good[ya[single] - y0, xa[single]] = False  # single pixels at once
+        for x_a, x_b, y_a, y_b in zip(*(v[here & ~single].tolist() for v in (xa, xb, ya, yb)),
+                                      strict=True):  # fmt: skip
+            good[y_a - y0 : y_b - y0, x_a:x_b] = False
     return good
+
+
+def bad_rectangles(mask: np.ndarray) -> np.ndarray:
+    """(n, 4) one-pixel rectangles x0, x1, y0, y1 (inclusive, from 1) of a bad-pixel mask."""
+    y, x = np.nonzero(mask)
+    return np.column_stack([x + 1, x + 1, y + 1, y + 1]).astype(np.int64)
 
 
 def geometry_mask(
@@ -197,8 +212,9 @@ def _spectral_factor(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np
 
 def _finish_map(cal: Calibration, s: InstmapSetup, spectral: np.ndarray) -> np.ndarray:
     """× the energy-independent part: (1 − dead area) · geometry; float32."""
-    if s.detector == "ACIS":
-        spectral *= 1.0 - cal.dead_area(s.chip, s.chipy, s.frame_time_s)
+    if s.detector == "ACIS":  # the dead area depends on the row only
+        rows = s.chipy[:, :1] if s.chipy.ndim == 2 else s.chipy
+        spectral *= 1.0 - cal.dead_area(s.chip, rows, s.frame_time_s)
     spectral *= s.geometry
     return spectral.astype(np.float32)
 
@@ -259,10 +275,10 @@ def blocked_instrument_maps(
         good = geometry((r0, r1))
         if not good.any():
             continue
-        cx = half + grid.bin * np.arange(grid.nx, dtype=float)
-        cy = half + grid.bin * np.arange(r0, r1, dtype=float)
-        cx, cy = np.meshgrid(cx, cy)
-        theta, phi = chip_off_axis(det, chip, cx, cy, offsets)
+        x = half + grid.bin * np.arange(grid.nx, dtype=float)
+        y = half + grid.bin * np.arange(r0, r1, dtype=float)
+        theta, phi = chip_off_axis(det, chip, x[None, :], y[:, None], offsets)
+        cx, cy = np.meshgrid(x, y, copy=False)  # read-only views: rows and columns
         s = InstmapSetup(detector, chip, grid, good, np.asarray(theta), np.asarray(phi),
                          cx, cy, time_met, frame_time_s, grating)  # fmt: skip
         for band, maps in zip(bands, out, strict=True):

@@ -9,7 +9,7 @@ import numpy as np
 from ..calib.interface import Calibration
 from ..geometry.grid import Grid
 from ..geometry.pixlib import AspectSamples, Detector
-from ..inputs.badpix import bad_pixel_mask
+from ..inputs.badpix import BadPixelList, read_bad_pixels
 from ..inputs.bands import Band
 from ..inputs.resolve import Inputs
 from ..messages import Reporter
@@ -47,10 +47,8 @@ def detsubsys(detector: str, chip: int, units: str) -> str:
     return f"{name}{ideal};BPMASK={BPMASK_TEXT}" if detector == "ACIS" else f"{name}{ideal}"
 
 
-def bad_pixels(
-    inputs: Inputs, cal: Calibration, detector: str, chip: int, pixels: PixelGrid
-) -> np.ndarray | None:
-    """The chip's bad pixels (full chip resolution), or None."""
+def read_bad_pixel_file(inputs: Inputs, cal: Calibration, detector: str) -> BadPixelList | None:
+    """The observation's bad pixels (bpix1, CALDB or none), read once for every chip."""
     obs = inputs.obs
     if inputs.badpix.source == "none":
         return None
@@ -59,8 +57,7 @@ def bad_pixels(
         path = cal.bad_pixel_file(detector, (obs.tstart + obs.tstop) / 2)
         if path is None:
             return None
-    nx, ny = pixels.nx * pixels.bin, pixels.ny * pixels.bin
-    return bad_pixel_mask(path, chip if detector != "HRC-I" else None, nx, ny)
+    return read_bad_pixels(path)
 
 
 @dataclass(frozen=True)
@@ -71,6 +68,7 @@ class InstmapContext:
     pixels: PixelGrid
     time_met: float  # observation mid-time
     frame_time_s: float  # ACIS EXPTIME
+    bad: BadPixelList | None  # the bad-pixel file's rectangles, or None
 
 
 def instmap_context(
@@ -85,7 +83,8 @@ def instmap_context(
     pixels = pixel_grid(detector, binsize)
     check_memory(detector, pixels, binsize)
     frame_time = float(obs.header.get("EXPTIME", 3.2))
-    return InstmapContext(detector, pixels, (obs.tstart + obs.tstop) / 2, frame_time)
+    bad = read_bad_pixel_file(inputs, cal, detector)
+    return InstmapContext(detector, pixels, (obs.tstart + obs.tstop) / 2, frame_time, bad)
 
 
 def chip_instrument_maps(
@@ -103,7 +102,7 @@ def chip_instrument_maps(
     offsets = AspectSamples(
         0.0, 0.0, 0.0, *(float(np.sum(w * v)) for v in (hist.dy, hist.dz, hist.dtheta))
     )
-    bad = bad_pixels(inputs, cal, ctx.detector, chip, ctx.pixels)
+    bad = None if ctx.bad is None else ctx.bad.for_chip(None if ctx.detector == "HRC-I" else chip)
 
     def geometry(rows: tuple[int, int]) -> np.ndarray:
         return geometry_rows(det, chip, ctx.pixels, windows, bad, rows)

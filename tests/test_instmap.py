@@ -256,3 +256,24 @@ def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsiz
     monkeypatch.setattr(I, "FULL_RES_BLOCK_PIXELS", 3 * 1024 * binsize)
     np.testing.assert_array_equal(I.geometry_rows(det, 7, grid, windows, rects, (5, 17)),
                                   expect[5:17])  # fmt: skip
+
+
+def test_bad_rectangles_of_any_size_equal_the_mask():
+    """Rectangles (single pixels, blocks, ones reaching past the chip) applied a few rows at
+    a time leave exactly the pixels a full-resolution mask leaves."""
+    import fluximage.stages.instmap as I
+
+    det, _ = _acis()
+    rects = np.array([[5, 40, 3, 9], [1000, 1100, 1020, 1030], [0, 2, 500, 500],
+                      [77, 77, 77, 77], [300, 300, 1, 1024]])  # fmt: skip
+    mask = np.zeros((1024, 1024), dtype=bool)
+    for x0, x1, y0, y1 in rects:
+        mask[max(y0, 1) - 1 : y1, max(x0, 1) - 1 : x1] = True
+    for binsize in (1, 8):
+        grid = I.PixelGrid(1024 // binsize, 1024 // binsize, binsize)
+        expect = (~mask).reshape(grid.ny, binsize, grid.nx, binsize).mean(axis=(1, 3))
+        by_rect = I.geometry_mask(det, 7, grid, None, rects)
+        np.testing.assert_array_equal(by_rect, expect)
+        np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, None, I.bad_rectangles(mask)),
+                                      expect)  # fmt: skip
+    assert by_rect[0, 0] < 1 and by_rect[0, 20] == 1.0  # 8x8 blocks: (1..8, 1..8) part bad

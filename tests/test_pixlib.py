@@ -514,3 +514,18 @@ def test_chip_off_axis_equals_the_det_chain(name):
             np.testing.assert_allclose(th, ref_th, rtol=1e-12, atol=1e-12)
             turn = np.abs((ph - ref_ph + 180.0) % 360.0 - 180.0)
             assert turn.max() < 1e-9
+
+
+def test_chip_off_axis_of_a_row_and_a_column_is_the_grid():
+    """Broadcast chip coordinates (a row of x, a column of y) give the meshgrid's angles."""
+    det = Detector.create(GEOM, "ACIS", GEOM.aimpoint("AI2"))
+    offsets = AspectSamples(0.0, 0.0, 0.0, 0.3, -0.2, 0.01)
+    x, y = np.arange(1.0, 1025.0, 7.0), np.arange(0.5, 1025.0, 11.0)
+    th, ph = chip_off_axis(det, 3, x[None, :], y[:, None], offsets)
+    gx, gy = np.meshgrid(x, y)
+    ref_th, ref_ph = off_axis_angles(det.fp, *chip_to_det(det, 3, gx, gy, offsets))
+    assert th.shape == ph.shape == gx.shape
+    np.testing.assert_allclose(th, ref_th, rtol=1e-12, atol=1e-12)
+    assert np.abs((ph - ref_ph + 180.0) % 360.0 - 180.0).max() < 1e-9
+    assert ((ph >= 0.0) & (ph < 360.0)).all()
+    assert np.ndim(chip_off_axis(det, 3, 512.5, 512.5)[0]) == 0

@@ -375,3 +375,17 @@ def test_cli_errors(tmp_path, capsys, args, message):
 def test_cli_needs_an_outdir(capsys):
     assert cli.main(["--flat", "1e-5"]) == 1
     assert "give an output directory" in capsys.readouterr().err
+
+
+def test_bad_pixel_list_is_read_once_for_every_chip(acis):
+    """The rectangles of the file, per chip, make the same masks as reading it per chip."""
+    from fluximage.inputs.badpix import mask_of, read_bad_pixels
+
+    bad = read_bad_pixels(str(acis.bpix))
+    assert bad.for_chip(None).shape[1] == 4
+    total = 0
+    for chip in sorted(k for k in bad.rectangles if k is not None):
+        once = mask_of(bad, chip, 1024, 1024)
+        np.testing.assert_array_equal(once, bad_pixel_mask(str(acis.bpix), chip, 1024, 1024))
+        total += len(bad.for_chip(chip))
+    assert total == len(bad.for_chip(None)) > 0

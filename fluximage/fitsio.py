@@ -12,6 +12,7 @@ significant bit of the first byte).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import warnings
@@ -119,20 +120,60 @@ def _tdim(text: object) -> tuple[int, ...] | None:
     return dims[::-1] if len(dims) > 1 else None
 
 
+FITS_BLOCK = 2880
+
+
+def _data_bytes(header: fits.Header) -> int:
+    """Size of an HDU's data without padding: |BITPIX|/8 · GCOUNT · (PCOUNT + ∏ NAXISn)."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    axes = [int(header[f"NAXIS{k}"]) for k in range(1, naxis + 1)]
+    if header.get("GROUPS") is True and axes[0] == 0:  # random groups
+        axes = axes[1:]
+    count = math.prod(axes)
+    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
+        int(header.get("PCOUNT", 0)) + count
+    )
+
+
+def _read_header(fh, index: int, path: str) -> fits.Header | None:
+    """The next header, or None at the end of the file (nothing, or zero padding, left)."""
+    start = fh.tell()
+    try:
+        header = fits.Header.fromfile(fh)
+    except EOFError:
+        return None  # no more blocks (or only zero padding)
+    except ValueError:
+        fh.seek(start)
+        rest = fh.read(FITS_BLOCK)
+        if index > 0 and len(rest) < FITS_BLOCK:
+            raise FluximageError(f"Unable to open '{path}'\nthe file is truncated") from None
+        raise FluximageError(f"Unable to open '{path}'\nnot a FITS file (HDU {index + 1} has "
+                             "no END card)") from None  # fmt: skip
+    first = next(iter(header), "")
+    if first != ("SIMPLE" if index == 0 else "XTENSION"):
+        raise FluximageError(f"Unable to open '{path}'\nnot a FITS file (HDU {index + 1} "
+                             f"starts with {first or 'nothing'})")  # fmt: skip
+    return header
+
+
 def list_blocks(path: str | Path) -> list[Block]:
-    """Every HDU of a FITS file (headers only).  Errors: not FITS / unreadable."""
+    """Every HDU of a FITS file (headers only).  Errors: not FITS / unreadable / truncated.
+
+    The headers are read one after the other, skipping each HDU's data by its size, so
+    listing a large file reads only its headers (a ``.gz`` one is decompressed to them).
+    """
     path = str(path)
     try:
-        with (
-            warnings.catch_warnings(record=True) as caught,
-            fits.open(path, memmap=False, lazy_load_hdus=True) as hdul,
-        ):
-            warnings.simplefilter("always")
-            blocks = []
-            for index, hdu in enumerate(hdul):
-                info = hdul.fileinfo(index)
-                header = hdu.header.copy()
-                is_table = isinstance(hdu, fits.BinTableHDU)
+        packed = _is_gzip(path)
+        size = None if packed else os.path.getsize(path)  # a gzip stream ends at its end
+        blocks = []
+        with (gzip.open if packed else open)(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # astropy on zero padding or odd cards
+            while (header := _read_header(fh, len(blocks), path)) is not None:
+                index, data_offset = len(blocks), fh.tell()
+                is_table = str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
                 blocks.append(
                     Block(
                         path=path,
@@ -142,19 +183,19 @@ def list_blocks(path: str | Path) -> list[Block]:
                         is_table=is_table,
                         nrows=int(header.get("NAXIS2", 0)) if is_table else 0,
                         columns=_columns(header) if is_table else {},
-                        data_offset=int(info["datLoc"]),
+                        data_offset=data_offset,
                         row_bytes=int(header.get("NAXIS1", 0)) if is_table else 0,
                     )
                 )
-            last = hdul.fileinfo(len(hdul) - 1)
-            end = int(last["datLoc"]) + int(last["datSpan"])
-        damaged = [w for w in caught if "truncated" in str(w.message).lower()]
-        if damaged or (not _is_gzip(path) and os.path.getsize(path) < end):
-            raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
+                end = data_offset + -(-_data_bytes(header) // FITS_BLOCK) * FITS_BLOCK
+                if (size is not None and size < end) or fh.seek(end) != end:
+                    raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
+        if not blocks:
+            raise FluximageError(f"Unable to open '{path}'\nthe file is empty")
         return blocks
     except FileNotFoundError:
         raise FluximageError(f"Unable to open '{path}'\nNo such file") from None
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
         raise FluximageError(f"Unable to open '{path}'\n{exc}") from None
 
 

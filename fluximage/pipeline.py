@@ -4,7 +4,7 @@ inputs → aspect → fov → grid → binning [→ HRC-I particle background] �
 instmap → expmap → combine → threshold → divide → products.  :func:`plan` decides
 everything that needs no heavy work (grid, calibration); :func:`build_graph` turns
 the stages into named tasks with prerequisites (behaviour doc §10), run serially or
-by joblib threads.
+on a pool of threads.
 Products are written under temporary names and renamed into place only when
 the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 """

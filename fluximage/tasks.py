@@ -1,10 +1,12 @@
-"""A small task graph: named tasks with prerequisites, run serially or by joblib threads.
+"""A small task graph: named tasks with prerequisites, run serially or on a thread pool.
 
 As CIAO's fluximage (behaviour doc §10): the serial runner repeatedly runs the
-first task, in creation order, whose prerequisites are complete; with more than
-one worker every ready task runs at once on a pool of threads (numpy releases
-the GIL, and threads share the large arrays instead of copying them).  The first
-failure aborts the run: the exception propagates and nothing else is started.
+first task, in creation order, whose prerequisites are complete.  With more than
+one worker each task is handed to a pool of threads as soon as its prerequisites
+are complete (numpy releases the GIL, and threads share the large arrays instead
+of copying them); there are no waves, so a long task (binning the events) does
+not hold back the tasks that do not need it.  The first failure aborts the run:
+nothing else is started, and the exception propagates.
 
 Each task may belong to a group whose message is printed when the group's first
 task starts.  A task's result can be released (dropped from memory) once every
@@ -16,10 +18,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-
-from joblib import Parallel, delayed
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,45 @@ class TaskGraph:
             if waiting[task.name] == 0 and not task.keep:
                 del results[task.name]
 
-        while pending:
-            ready = [n for n in pending if all(a in finished for a in self.tasks[n].after)]
-            if workers <= 1 or len(ready) == 1:
-                task = self.tasks[ready[0]]
+        if workers <= 1:
+            while pending:
+                task = next(self.tasks[n] for n in pending
+                            if all(a in finished for a in self.tasks[n].after))  # fmt: skip
                 done(task, start(task))
-                continue
-            batch = [self.tasks[n] for n in ready]
-            values = Parallel(n_jobs=min(workers, len(batch)), prefer="threads")(
-                delayed(start)(t) for t in batch
-            )
-            for task, value in zip(batch, values, strict=True):
-                done(task, value)
+            return results
+        self._run_on_threads(workers, pending, finished, start, done)
         return results
+
+    def _run_on_threads(self, workers: int, pending: list[str], finished: set[str],
+                        start: Callable, done: Callable) -> None:  # fmt: skip
+        """Each task goes to the pool as soon as its prerequisites are done (no waves);
+        the bookkeeping stays on this thread.  After a failure nothing new is started,
+        the running tasks are let finish, and the first error is raised."""
+        running: dict[Future, Task] = {}
+        submitted: set[str] = set()
+        error: BaseException | None = None
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fluximage")
+        try:
+            while True:
+                if error is None:
+                    for name in pending:  # creation order
+                        task = self.tasks[name]
+                        if name not in submitted and all(a in finished for a in task.after):
+                            submitted.add(name)
+                            running[pool.submit(start, task)] = task
+                if not running:
+                    break
+                completed, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(completed, key=lambda f: pending.index(running[f].name)):
+                    task = running.pop(future)
+                    try:
+                        value = future.result()
+                    except BaseException as exc:  # re-raised below, after the others finish
+                        error = error or exc
+                        continue
+                    if error is None:
+                        done(task, value)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if error is not None:
+            raise error

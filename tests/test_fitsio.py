@@ -442,11 +442,17 @@ def test_truncated_gzip_stream(gz_file, tmp_path):
 
 
 def test_truncated_rows_not_yielded_silently(table_file, tmp_path):
-    """No partial result: the error comes before or instead of a short last chunk."""
+    """No partial result: a cut .gz is refused when its blocks are listed, and a file cut
+    after it was listed stops with an error instead of a short last chunk."""
+    import dataclasses
+
     path = _truncate(table_file, tmp_path, True, 9000)
+    with pytest.raises(FluximageError, match="the file is truncated"):
+        fitsio.open_block(path)
+    listed = dataclasses.replace(fitsio.open_block(table_file), path=str(path))
     rows = 0
     with pytest.raises(FluximageError, match="truncated"):
-        for chunk in fitsio.iter_rows(fitsio.open_block(path), ["int"], 4096):
+        for chunk in fitsio.iter_rows(listed, ["int"], 4096):
             rows += len(chunk["int"])
     assert rows == 8192
 

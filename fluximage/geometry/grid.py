@@ -117,14 +117,21 @@ class Grid:
         """Sky coordinates of every pixel centre, two (ny, nx) arrays."""
         return np.meshgrid(self.x.centres(), self.y.centres())
 
+    def flat_index(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Row-major pixel index of sky (x, y) in an image of this grid (-1 outside)."""
+        ix, iy = self.x.index(x), self.y.index(y)
+        return np.where((ix >= 0) & (iy >= 0), iy * self.x.n + ix, -1)
+
     def bin(self, x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Add events at sky (x, y) into an int32 image of this grid's shape."""
+        return self.bin_index(self.flat_index(x, y), out)
+
+    def bin_index(self, flat: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Add events at row-major pixel indices (:meth:`flat_index`; −1 is dropped)."""
         if out is None:
             out = np.zeros(self.shape, dtype=np.int32)
-        ix, iy = self.x.index(x), self.y.index(y)
-        keep = (ix >= 0) & (iy >= 0)
-        flat = np.bincount(iy[keep] * self.x.n + ix[keep], minlength=out.size)
-        out += flat.reshape(out.shape).astype(out.dtype)
+        counts = np.bincount(flat[flat >= 0], minlength=out.size)
+        out += counts.reshape(out.shape).astype(out.dtype)
         return out
 
     def screen_lines(self) -> list[str]:

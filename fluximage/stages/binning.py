@@ -40,8 +40,7 @@ def counts_images(
     images = {label: np.zeros(grid.shape, dtype=np.int32) for label in filters}
     nulls = events.nulls
     for chunk in events.iter_chunks(columns, extra):
-        x, y = chunk[obs.sky.x_column], chunk[obs.sky.y_column]
+        pixel = grid.flat_index(chunk[obs.sky.x_column], chunk[obs.sky.y_column])
         for label, f in filters.items():
-            keep = f.mask(chunk, nulls)
-            grid.bin(x[keep], y[keep], out=images[label])
+            grid.bin_index(pixel[f.mask(chunk, nulls)], out=images[label])
     return images

@@ -72,7 +72,6 @@ _BIN_BLOCK = 32  # bins per block
 _MIN_PIXEL_BLOCK = 256
 TRANSFORMS = ("auto", "affine", "projective", "exact")
 _MARGIN_PIX = 2.0  # chip pixels added to the largest dither shift when choosing grid pixels
-_FLOAT64_TABLE_PIXELS = 1 << 24  # larger maps keep float32 in the lookup table
 
 
 # ---- shared pieces ---------------------------------------------------------------
@@ -234,8 +233,9 @@ class _Table:
     def create(cls, instmaps: Sequence[InstrumentMap]) -> _Table:
         px = instmaps[0].pixels
         cells = (px.nx + 2) * (px.ny + 2)
-        single = all(m.data.dtype == np.float32 for m in instmaps)
-        dtype = np.float32 if cells > _FLOAT64_TABLE_PIXELS and single else np.float64
+        # the maps' own type (float32): half the bytes to fill and to look up; the sums
+        # are still float64 (the weights are)
+        dtype = np.result_type(*(m.data.dtype for m in instmaps))
         padded = np.zeros((px.ny + 2, px.nx + 2, len(instmaps)), dtype=dtype)
         for k, m in enumerate(instmaps):
             padded[1:-1, 1:-1, k] = m.data
@@ -425,7 +425,7 @@ def _table_groups(instmaps: Sequence[InstrumentMap]) -> list[list[InstrumentMap]
         fits = (
             last is not None
             and (last[0].pixels == px)
-            and (cells * 8 * (len(last) + 1) <= _MAX_TABLE_BYTES)
+            and (cells * m.data.itemsize * (len(last) + 1) <= _MAX_TABLE_BYTES)
         )
         if fits:
             last.append(m)

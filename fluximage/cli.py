@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from . import __version__, pipeline, quicklook
+from . import __version__, pipeline
 from .messages import FluximageError, Reporter, interrupt_line, print_error
 from .parameters import Options, read_parameters
 from .paramio import CommandLineError, ParamError, open_params
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options, args = split_switches(args)
         if options.quicklook:
+            from . import quicklook  # astropy.wcs and matplotlib only when asked for
+
             quicklook.require_matplotlib()  # before anything runs
         problem = pfiles_semicolons()
         if problem:

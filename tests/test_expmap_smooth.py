@@ -211,3 +211,22 @@ def test_shortcut_on_a_marx_aspect_solution():
     exact = E.exposure_map(det, 3, instmap, hist, grid, frame, False, smooth=False)
     assert np.abs(fast - exact).max() <= S.SMOOTH_TOLERANCE * exact.max()
     assert np.count_nonzero(fast != exact) > 0.3 * np.count_nonzero(exact)  # shortcut used
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (37, 91), (128, 6)])
+@pytest.mark.parametrize("size", [3, 7, 11])
+def test_correlate_is_scipy_fftconvolve_with_the_flipped_kernel(shape, size):
+    from scipy import signal
+
+    rng = np.random.default_rng(size)
+    table, kernel = rng.random(shape), rng.random((size, size))
+    expect = signal.fftconvolve(table, kernel[::-1, ::-1], mode="same")
+    np.testing.assert_allclose(S.correlate(table, kernel), expect, rtol=1e-10, atol=1e-12)
+    direct = np.zeros(shape)  # Σ_δ K(δ)·I(s + δ) by hand at a few cells
+    r = size // 2
+    for j, i in ((0, 0), (shape[0] // 2, shape[1] // 3), (shape[0] - 1, shape[1] - 1)):
+        for dj in range(-r, r + 1):
+            for di in range(-r, r + 1):
+                if 0 <= j + dj < shape[0] and 0 <= i + di < shape[1]:
+                    direct[j, i] += kernel[r + dj, r + di] * table[j + dj, i + di]
+        assert S.correlate(table, kernel)[j, i] == pytest.approx(direct[j, i], rel=1e-10)

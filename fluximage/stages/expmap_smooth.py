@@ -17,7 +17,7 @@ dither needs are first averaged in m×m blocks, so that K spans at most _KERNEL_
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft, ndimage
 
 SMOOTH_TOLERANCE = 1e-3  # a step above this fraction of the map maximum needs the exact sum
 SMOOTH_MIN_SHIFT = 2.0  # map cells the dither must span for the shortcut
@@ -63,8 +63,19 @@ def dither_kernel(dx: np.ndarray, dy: np.ndarray, weights: np.ndarray) -> np.nda
 
 
 def correlate(table: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """(I ⋆ K)(s) = Σ_δ K(δ)·I(s + δ) at every cell, 0 outside the map."""
-    return signal.fftconvolve(table, kernel[::-1, ::-1], mode="same")
+    """(I ⋆ K)(s) = Σ_δ K(δ)·I(s + δ) at every cell, 0 outside the map.
+
+    The convolution with the flipped kernel by real FFTs, zero-padded to a fast length,
+    cut to the map's cells (``fftconvolve(..., mode="same")``; scipy.fft, not the heavy
+    scipy.signal import).
+    """
+    flipped = np.asarray(kernel, float)[::-1, ::-1]
+    full = [a + b - 1 for a, b in zip(table.shape, flipped.shape, strict=True)]
+    size = [fft.next_fast_len(n, real=True) for n in full]
+    product = fft.rfft2(table, size) * fft.rfft2(flipped, size)
+    out = fft.irfft2(product, size)
+    r0, c0 = ((n - t) // 2 for n, t in zip(full, table.shape, strict=True))
+    return out[r0 : r0 + table.shape[0], c0 : c0 + table.shape[1]]
 
 
 def step_cells(table: np.ndarray, tolerance: float = SMOOTH_TOLERANCE) -> np.ndarray:

@@ -322,3 +322,18 @@ def _empty(col: Column) -> np.ndarray:
     dt = np.dtype(col.raw_dtype)
     raw = np.zeros((0, *dt.shape), dtype=dt.base)
     return _decode(col, raw)
+
+
+# --------------------------------------------------------------------------
+# writing
+
+
+def table_hdu(columns: list[fits.Column], name: str) -> fits.BinTableHDU:
+    """A binary-table HDU of ``columns``, as ``BinTableHDU.from_columns(columns, name=...)``.
+
+    Made from a FITS_rec, because an HDU given its data at construction imports
+    astropy.table (about 0.1 s, once per process) only to check the data's type.
+    """
+    hdu = fits.BinTableHDU(name=name)
+    hdu.data = fits.FITS_rec.from_columns(columns)
+    return hdu

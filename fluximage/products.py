@@ -19,6 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import __version__
+from .fitsio import table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation
@@ -174,7 +175,7 @@ def background_events_hdu(
         if name.lower() in ("detx", "dety", "x", "y"):
             values = values.astype(np.float32)
         cols.append(fits.Column(name=name, format=_tform(values), array=values))
-    hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
+    hdu = table_hdu(cols, "EVENTS")
     h = hdu.header
     for card in header.cards:
         if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
@@ -271,7 +272,7 @@ def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> fit
         fits.Column(name="COMPONENT", format="1I", array=np.arange(1, rows + 1, dtype=np.int16)),
         fits.Column(name="CCD_ID", format="1I", array=np.array([f.chip for f in fovs], np.int16)),
     ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="FOV")
+    hdu = table_hdu(cols, "FOV")
     h = hdu.header
     h.extend(observation_keywords(obs), unique=True)
     h["HDUNAME"] = ("FOV", "Block name")
@@ -302,7 +303,7 @@ def asphist_hdu(obs: Observation, hist, calibration: str | None = None) -> fits.
         fits.Column(name="DZ", format="D", unit="mm", array=hist.dz),
         fits.Column(name="DTHETA", format="D", unit="deg", array=hist.dtheta),
     ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="ASPHIST")
+    hdu = table_hdu(cols, "ASPHIST")
     h = hdu.header
     h.extend(observation_keywords(obs), unique=True)
     total = hist.total_duration

@@ -639,3 +639,20 @@ def test_variable_length_columns_are_refused(tmp_path):
     block = fitsio.open_block(path)
     with pytest.raises(fitsio.FluximageError, match="Variable-length column v"):
         fitsio.read_columns(block, ["v"])
+
+
+def test_table_hdu_is_from_columns_without_importing_astropy_table():
+    import subprocess
+    import sys
+
+    cols = [fits.Column(name="X", format="4D", unit="pixel", array=np.arange(8.0).reshape(2, 4)),
+            fits.Column(name="SHAPE", format="16A", array=np.array(["Polygon", "Circle"])),
+            fits.Column(name="C", format="1I", array=np.arange(1, 3, dtype=np.int16))]  # fmt: skip
+    made = fitsio.table_hdu(cols, "FOV")
+    assert repr(made.header) == repr(fits.BinTableHDU.from_columns(cols, name="FOV").header)
+    assert made.data["X"][1, 3] == 7.0 and list(made.data["SHAPE"]) == ["Polygon", "Circle"]
+    code = ("import sys, numpy as np; from astropy.io import fits; from fluximage import fitsio;"
+            "fitsio.table_hdu([fits.Column(name='A', format='D', array=np.ones(3))], 'T');"
+            "print('astropy.table' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

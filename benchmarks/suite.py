@@ -3,6 +3,7 @@
     python benchmarks/suite.py                   # every case; prints a table
     python benchmarks/suite.py --cases acisi-bin8,hrci-bin32
     python benchmarks/suite.py --large           # also the 1e8-event file (~6 GB on disk)
+    python benchmarks/suite.py --repeat 3        # each case 3 times: the median run
 
 The 1e7-event case (``acisi-1e7``) and the 1e8-event one repeat the ACIS-I event list
 10 and 100 times in one file: the run's fixed cost (instrument and exposure maps) stays,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,6 +209,17 @@ def expmap_ratio(data: Path) -> dict:
     return out
 
 
+def startup_s(runs: int = 3) -> float:
+    """Median seconds of a fresh interpreter importing the command line (what each
+    ``fluximage`` command pays before its run starts)."""
+    code = (
+        "import time; t = time.perf_counter(); import fluximage.cli; print(time.perf_counter() - t)"
+    )
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(runs)]  # fmt: skip
+    return statistics.median(times)
+
+
 # ---- the table ----------------------------------------------------------------------------
 
 
@@ -215,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--large", action="store_true", help="also the 1e8-event case")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each case (own processes); the median is shown")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case
     parser.add_argument("--expmap", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -233,16 +248,25 @@ def main(argv: list[str] | None = None) -> int:
             large_event_file(args.data, case)
     print(f"{'case':18} {'wall s':>7} {'peak MB':>8} {'floor s':>8} {'x floor':>7}  stages (s)")
     for case in cases:
-        out = subprocess.run([sys.executable, __file__, "--one", case, "--data", str(args.data)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-        if out.returncode != 0:
-            print(f"{case:18} FAILED: {out.stderr.strip().splitlines()[-1:]}")
+        runs = []
+        for _ in range(args.repeat):
+            command = [sys.executable, __file__, "--one", case, "--data", str(args.data)]
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                print(f"{case:18} FAILED: {out.stderr.strip().splitlines()[-1:]}")
+                break
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if len(runs) < args.repeat:
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]  # the median run
+        floor = statistics.median(run["io_floor_s"] for run in runs)
+        peak = max(run["peak_mb"] for run in runs)
         stages = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["stages_s"].items(),
                                                             key=lambda kv: -kv[1]))  # fmt: skip
-        print(f"{case:18} {r['wall_s']:7.2f} {r['peak_mb']:8.0f} {r['io_floor_s']:8.2f} "
-              f"{r['wall_s'] / r['io_floor_s']:7.1f}  {stages}")  # fmt: skip
+        print(f"{case:18} {r['wall_s']:7.2f} {peak:8.0f} {floor:8.2f} "
+              f"{r['wall_s'] / floor:7.1f}  {stages}")  # fmt: skip
+    print(f"\ncommand-line start-up (a fresh 'import fluximage.cli', not in wall): "
+          f"{startup_s():.2f} s")  # fmt: skip
     out = subprocess.run([sys.executable, __file__, "--expmap", "--data", str(args.data)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     e = json.loads(out.stdout.strip().splitlines()[-1])

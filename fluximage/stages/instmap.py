@@ -62,7 +62,7 @@ def pixel_grid(detector: str, binsize: float) -> PixelGrid:
 
 
 #: Output pixels of one row block: bounds the temporaries (angles, factors) of a map.
-BLOCK_PIXELS = 1 << 20
+BLOCK_PIXELS = 1 << 18
 BYTES_PER_BLOCK_PIXEL = 120  # coordinates, angles, geometry and factors, float64
 
 

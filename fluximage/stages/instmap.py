@@ -67,10 +67,11 @@ BYTES_PER_BLOCK_PIXEL = 120  # coordinates, angles, geometry and factors, float6
 
 
 def memory_needed(grid: PixelGrid) -> int:
-    """Bytes one chip's instrument map needs while it is made (made in row blocks)."""
+    """Bytes one chip's instrument map needs while it is made: the float32 map, one row
+    block's temporaries and the good-pixel test of a few rows at full chip resolution."""
     full = grid.nx * grid.ny
-    bad_pixels = full * grid.bin * grid.bin  # the chip's bad-pixel mask, one byte a pixel
-    return 4 * full + bad_pixels + BYTES_PER_BLOCK_PIXEL * min(full, BLOCK_PIXELS)
+    good_rows = min(full * grid.bin * grid.bin, FULL_RES_BLOCK_PIXELS)  # one byte a pixel
+    return 4 * full + good_rows + BYTES_PER_BLOCK_PIXEL * min(full, BLOCK_PIXELS)
 
 
 def physical_memory() -> int | None:

@@ -12,6 +12,7 @@ significant bit of the first byte).
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import re
@@ -76,6 +77,7 @@ class Block:
     columns: dict[str, Column]  # lower-case name -> column
     data_offset: int  # bytes from the start of the (decompressed) file
     row_bytes: int
+    data: bytes | None = None  # a small block's bytes, kept when listing a .gz file
 
     def column(self, name: str) -> Column:
         try:
@@ -121,6 +123,7 @@ def _tdim(text: object) -> tuple[int, ...] | None:
 
 
 FITS_BLOCK = 2880
+KEEP_BLOCK_BYTES = 1 << 20  # data of a .gz file's blocks up to this size is kept when listed
 
 
 def _data_bytes(header: fits.Header) -> int:
@@ -132,8 +135,11 @@ def _data_bytes(header: fits.Header) -> int:
     if header.get("GROUPS") is True and axes[0] == 0:  # random groups
         axes = axes[1:]
     count = math.prod(axes)
-    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
-        int(header.get("PCOUNT", 0)) + count
+    return (
+        abs(int(header["BITPIX"]))
+        // 8
+        * int(header.get("GCOUNT", 1))
+        * (int(header.get("PCOUNT", 0)) + count)
     )
 
 
@@ -167,13 +173,19 @@ def list_blocks(path: str | Path) -> list[Block]:
     path = str(path)
     try:
         packed = _is_gzip(path)
-        size = None if packed else os.path.getsize(path)  # a gzip stream ends at its end
+        file_size = None if packed else os.path.getsize(path)  # a gzip stream: at its end
         blocks = []
         with (gzip.open if packed else open)(path, "rb") as fh, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # astropy on zero padding or odd cards
             while (header := _read_header(fh, len(blocks), path)) is not None:
                 index, data_offset = len(blocks), fh.tell()
                 is_table = str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
+                size = _data_bytes(header)
+                # a gzip stream cannot seek back: keep the small blocks (GTIs after the
+                # events) read on the way, not decompress the file again for each
+                kept = fh.read(size) if packed and 0 < size <= KEEP_BLOCK_BYTES else None
+                if kept is not None and len(kept) != size:
+                    raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
                 blocks.append(
                     Block(
                         path=path,
@@ -185,10 +197,11 @@ def list_blocks(path: str | Path) -> list[Block]:
                         columns=_columns(header) if is_table else {},
                         data_offset=data_offset,
                         row_bytes=int(header.get("NAXIS1", 0)) if is_table else 0,
+                        data=kept,
                     )
                 )
-                end = data_offset + -(-_data_bytes(header) // FITS_BLOCK) * FITS_BLOCK
-                if (size is not None and size < end) or fh.seek(end) != end:
+                end = data_offset + -(-size // FITS_BLOCK) * FITS_BLOCK
+                if (file_size is not None and file_size < end) or fh.seek(end) != end:
                     raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
         if not blocks:
             raise FluximageError(f"Unable to open '{path}'\nthe file is empty")
@@ -280,6 +293,19 @@ def _is_gzip(path: str) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
+def _open_data(block: Block):
+    """A binary file positioned at the block's data (its kept bytes, if any)."""
+    if block.data is not None:
+        return io.BytesIO(block.data)
+    fh = (gzip.open if _is_gzip(block.path) else open)(block.path, "rb")
+    try:
+        fh.seek(block.data_offset)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
 def iter_rows(
     block: Block,
     columns: Iterable[str],
@@ -294,10 +320,8 @@ def iter_rows(
     chunk_rows = max(int(chunk_rows), 1)
     # Plain reads of one chunk at a time (not a memory map), so the resident memory stays
     # at one chunk however large the file is.
-    opener = gzip.open if _is_gzip(block.path) else open
     try:
-        with opener(block.path, "rb") as fh:
-            fh.seek(block.data_offset)
+        with _open_data(block) as fh:
             for start in range(0, block.nrows, chunk_rows):
                 n = min(chunk_rows, block.nrows - start)
                 buf = fh.read(n * block.row_bytes)

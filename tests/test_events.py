@@ -269,3 +269,43 @@ def test_real_nulls(real):
         "pha_ro": 0,
         "pi": 0,
     }
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 1000, 10**6])
+@pytest.mark.parametrize("text", FILTERS)
+def test_preloaded_columns_give_the_same_chunks(event_file, columns, text, chunk_rows):
+    """Columns read once into memory (within the budget) are cut into the same chunks as
+    the file; a column outside the cache, or a budget too small, reads the file."""
+    source = _source(event_file, text)
+    cached = source.preloaded(["ccd_id", "x", "y", "energy"])
+    assert cached.cache is not None and source.cache is None
+    assert set(cached.cache) >= {"ccd_id", "x", "y", "energy"} | set(source.filter.columns)
+    assert all(len(v) == NEVENTS for v in cached.cache.values())
+    band = parse_filter("[energy=500:7000]")
+    for wanted in (["x", "y", "energy"], ["time", "x"]):  # time is not cached: read
+        got = _collect(cached, wanted, chunk_rows, extra=[band])
+        expect = _collect(source, wanted, chunk_rows, extra=[band])
+        for c in wanted:
+            assert np.array_equal(got[c], expect[c]) and got[c].dtype == expect[c].dtype
+    assert cached.chips(chunk_rows=chunk_rows) == source.chips(chunk_rows=chunk_rows)
+    assert cached.count([band], chunk_rows) == _select(columns, text).__and__(
+        _select(columns, "[energy=500:7000]")).sum()  # fmt: skip
+    small = source.preloaded(["ccd_id", "x", "y"], budget_bytes=NEVENTS * 9)  # needs 10 B/row
+    assert small.cache is None
+    assert source.preloaded(["nosuchcolumn"]).cache is None
+
+
+def test_counted_columns():
+    from fluximage.inputs.bands import parse_bands
+    from fluximage.inputs.events import counted_columns
+
+    class Obs:
+        instrument, grating, chip_column = "ACIS", "HETG", "ccd_id"
+
+        class sky:
+            x_column, y_column = "x", "y"
+
+    bands = parse_bands("soft,broad", "ACIS")
+    assert counted_columns(Obs, bands) == ["ccd_id", "x", "y", "energy", "tg_m"]
+    Obs.grating = "NONE"
+    assert counted_columns(Obs, bands) == ["ccd_id", "x", "y", "energy"]

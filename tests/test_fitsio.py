@@ -656,3 +656,28 @@ def test_table_hdu_is_from_columns_without_importing_astropy_table():
             "print('astropy.table' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_small_blocks_of_a_gz_file_are_kept_when_listed(tmp_path, monkeypatch):
+    """A .gz file's small blocks (GTIs after the events) are read on the way when it is
+    listed, so reading them does not decompress the file again; large ones are not kept."""
+    from factory import write_events
+
+    plain = write_events(tmp_path / "evt2.fits", n=20000)
+    packed = tmp_path / "evt2.fits.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    monkeypatch.setattr(fitsio, "KEEP_BLOCK_BYTES", 100_000)
+    listed = fitsio.list_blocks(packed)
+    assert [b.data is not None for b in listed] == [
+        0 < b.nrows * b.row_bytes <= 100_000 for b in fitsio.list_blocks(plain)
+    ]
+    gtis = [b for b in listed if b.name == "GTI"]
+    assert gtis and all(b.data is not None for b in gtis)
+    assert listed[1].name == "EVENTS" and listed[1].data is None  # 20000 rows: too large
+    expect = [fitsio.read_columns(b, ["start", "stop"]) for b in fitsio.list_blocks(plain)
+              if b.name == "GTI"]  # fmt: skip
+    packed.unlink()  # the kept bytes are all that is read now
+    for block, ref in zip(gtis, expect, strict=True):
+        got = fitsio.read_columns(block, ["start", "stop"])
+        np.testing.assert_array_equal(got["start"], ref["start"])
+        np.testing.assert_array_equal(got["stop"], ref["stop"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from fluximage.fitsio import list_blocks
 from fluximage.inputs.infile import resolve_infile
 from fluximage.messages import FluximageError
 
@@ -24,7 +25,7 @@ def here(tmp_path, monkeypatch):
 
 def _resolve(text):
     log = Log()
-    return resolve_infile(text, log), log.lines
+    return resolve_infile(text, log)[0], log.lines
 
 
 def test_plain_file_and_filters(here):
@@ -88,7 +89,9 @@ def test_images_and_unreadable_entries_are_skipped(here):
     (here / "notfits.txt").write_text("hello")
     write_events(here / "evt2.fits")
     log = Log()
-    assert resolve_infile("img.fits,notfits.txt,evt2.fits", log) == "evt2.fits"
+    spec, blocks = resolve_infile("img.fits,notfits.txt,evt2.fits", log)
+    assert spec == "evt2.fits"
+    assert [b.name for b in blocks] == [b.name for b in list_blocks(here / "evt2.fits")]
     assert log.lines == [
         "Skipping img.fits as it is an image.",
         "Skipping notfits.txt as it can not be opened.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 
-from ..fitsio import list_blocks, select_block
+from ..fitsio import Block, list_blocks, select_block
 from ..messages import FluximageError, Reporter
 from .dmfilter import FilterError, split_filespec
 from .observation import display_path
@@ -24,27 +24,30 @@ def _events_in_directory(directory: str) -> list[str]:
     return []
 
 
-def _is_event_table(spec: str, report: Reporter) -> bool:
-    """Can this entry be opened as a table?  Says why not, as CIAO does."""
+def _event_table_blocks(spec: str, report: Reporter) -> list[Block] | None:
+    """The blocks of the file if ``spec`` opens as a table, else None, saying why not as
+    CIAO does."""
     path, block, _ = split_filespec(spec)
     try:
-        chosen = select_block(list_blocks(path), block)
+        blocks = list_blocks(path)
+        chosen = select_block(blocks, block)
     except FluximageError:
         report(f"Skipping {spec} as it can not be opened.")
-        return False
+        return None
     if not chosen.is_table:
         report(f"Skipping {spec} as it is an image.")
-        return False
-    return True
+        return None
+    return blocks
 
 
-def resolve_infile(infile: str, report: Reporter) -> str:
-    """The one event file (with any DM filters) that ``infile`` names.
+def resolve_infile(infile: str, report: Reporter) -> tuple[str, list[Block] | None]:
+    """The one event file (with any DM filters) that ``infile`` names, and its blocks when
+    they were listed to check it (a file found in a directory is not checked here).
 
     Filters are checked by the caller when it parses them; a filter this
     implementation cannot handle is an error naming it, not a skipped entry.
     """
-    matches: list[str] = []
+    matches: list[tuple[str, list[Block] | None]] = []
     for entry in expand_stack(infile):
         path = split_filespec(entry)[0]
         if entry == path and os.path.isdir(entry):
@@ -53,21 +56,23 @@ def resolve_infile(infile: str, report: Reporter) -> str:
                 report(f"Skipping directory {entry} as no event files found in it.")
             for f in found:
                 report(f"Found {f}")
-            matches.extend(found)
-        elif _is_event_table(entry, report):
-            matches.append(entry)
+            matches.extend((f, None) for f in found)
+        elif (blocks := _event_table_blocks(entry, report)) is not None:
+            matches.append((entry, blocks))
     if not matches:
         raise FluximageError(f"Unable to find any event files matching {infile}.")
     if len(matches) > 1:
         raise FluximageError(
-            f"Found multiple matches to infile={infile}\n  " + " ".join(matches) + "\n"
+            f"Found multiple matches to infile={infile}\n  "
+            + " ".join(m for m, _ in matches)
+            + "\n"
         )
-    chosen = matches[0]
+    chosen, blocks = matches[0]
     path, block, filters = split_filespec(chosen)
     shown = display_path(path) + (f"[{block}]" if block else "") + filters
     if shown != infile:
         report(f"Using event file {shown}")
-    return shown
+    return shown, blocks
 
 
 __all__ = ["FilterError", "resolve_infile"]

@@ -226,11 +226,16 @@ def _gtis(blocks: list[Block], instrument: str, path: str) -> tuple[dict, int | 
 
 
 def read_observation(
-    path: str, block: str | None, filter_text: str, report: Reporter
+    path: str,
+    block: str | None,
+    filter_text: str,
+    report: Reporter,
+    blocks: list[Block] | None = None,
 ) -> Observation:
-    """Read and check the event file's header (errors in CIAO's order and words)."""
+    """Read and check the event file's header (errors in CIAO's order and words);
+    ``blocks``: the file's blocks if they were already listed."""
     shown = display_path(path)
-    blocks = list_blocks(path)
+    blocks = list_blocks(path) if blocks is None else blocks
     events = select_block(blocks, block)
     if not events.is_table:
         raise FluximageError(f"{shown} is an image, not a table!")

@@ -31,7 +31,7 @@ from .ancillary import (
 )
 from .bands import Band, parse_bands
 from .dmfilter import parse_filter, split_filespec
-from .events import EventSource
+from .events import EventSource, counted_columns
 from .hrc_background import BackgroundSource, resolve_background
 from .infile import resolve_infile
 from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
@@ -61,12 +61,12 @@ class Inputs:
 
 def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     check_infile(params)
-    spec = resolve_infile(params.infile, report)
+    spec, listed = resolve_infile(params.infile, report)
     path, block, filters = split_filespec(spec)
     event_filter = parse_filter(filters, base_dir=os.getcwd(), context=spec)
     prefix = output_prefix(params.outroot)
     check_bands(params)
-    obs = read_observation(path, block, filters, report)
+    obs = read_observation(path, block, filters, report, listed)
     bands = parse_bands(params.bands, obs.instrument, warn=report)
     for band in bands:
         report(band.message)
@@ -99,7 +99,8 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     created_dir = (os.path.dirname(prefix) or ".") if created else None
     try:
         report()
-        events = EventSource(obs, event_filter)
+        # the needed columns read once, for the chips here and the counts images later
+        events = EventSource(obs, event_filter).preloaded(counted_columns(obs, bands))
         if grid is None:
             chips = events.chips()
             if not chips:

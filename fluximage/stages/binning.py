@@ -10,17 +10,7 @@ import numpy as np
 
 from ..geometry.grid import Grid
 from ..inputs.bands import Band
-from ..inputs.dmfilter import EventFilter, parse_filter
-from ..inputs.events import EventSource
-
-GRATING_ZERO_ORDER = "[tg_m=0,Null]"
-
-
-def band_filter(band: Band) -> EventFilter:
-    """The band's event filter; an HRC band without PI limits selects everything."""
-    if band.pi_lo is None and band.pi_hi is None and band.lo_kev is None:
-        return parse_filter("")
-    return parse_filter(band.filter)
+from ..inputs.events import EventSource, band_filter, counting_filters
 
 
 def counts_images(
@@ -30,10 +20,8 @@ def counts_images(
 
     ACIS data taken with a grating keep only zeroth-order events (tg_m=0 or null).
     """
-    extra: list[EventFilter] = []
     obs = events.obs
-    if obs.instrument == "ACIS" and obs.grating.upper() != "NONE":
-        extra.append(parse_filter(GRATING_ZERO_ORDER))
+    extra = counting_filters(obs)
     filters = {b.label: band_filter(b) for b in bands}
     columns = [obs.sky.x_column, obs.sky.y_column]
     columns += sorted({c for f in filters.values() for c in f.columns} - set(columns))

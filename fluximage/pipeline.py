@@ -50,9 +50,9 @@ from .stages.background import (
     time_scale,
 )
 from .stages.binning import counts_images
-from .stages.combine import combine
+from .stages.combine import combine_parts
 from .stages.divide import divide
-from .stages.expmap import exposure_maps
+from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
 from .stages.instmaps import InstrumentMap, chip_instrument_maps, instmap_context
 from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
@@ -144,8 +144,8 @@ def execute(
     bands = [b.label for b in inputs.bands]
     return Result(
         _prepared(p, done),
-        {(c, b): done[f"emap-chip{c}"][b] for c in inputs.chips for b in bands
-         if f"emap-chip{c}" in done},
+        {(c, b): done[f"emap-chip{c}"][b].full(p.grid.shape) for c in inputs.chips
+         for b in bands if f"emap-chip{c}" in done},
         {b: done[f"combine-{b}"] for b in bands if f"combine-{b}" in done},
         {b: done[f"thresh-{b}"] for b in bands if f"thresh-{b}" in done},
         {b: done[f"divide-{b}"] for b in bands},
@@ -297,8 +297,8 @@ def build_graph(
             flag = "yes" if normalize else "no"
             step("mkexpmap", f"chip {chip}, bands {bands}, normalize={flag}")
             maps, hist = r[f"imap-chip{chip}"], r[f"asphist-chip{chip}"]
-            made = exposure_maps(det, chip, [maps[b] for b in bands], hist, grid, frame,
-                                 normalize, workers=threads)  # fmt: skip
+            made = exposure_map_parts(det, chip, [maps[b] for b in bands], hist, grid, frame,
+                                      normalize, workers=threads)  # fmt: skip
             return dict(zip(bands, made, strict=True))
 
         return task
@@ -313,7 +313,8 @@ def build_graph(
         graph.group("combine", f"Combining {nc} exposure maps {for_bands}")
     for b in bands:
         names = [f"emap-chip{c}" for c in chips]
-        graph.add(f"combine-{b}", lambda r, names=names, b=b: combine(r[x][b] for x in names),
+        graph.add(f"combine-{b}",
+                  lambda r, names=names, b=b: combine_parts((r[x][b] for x in names), grid.shape),
                   after=names, group="combine", keep=keep_unclipped)  # fmt: skip
     if threshold_on:
         graph.group("thresh", f"Thresholding data for obsid {label}")

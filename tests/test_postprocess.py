@@ -78,3 +78,16 @@ def test_divide_is_zero_without_exposure():
 )
 def test_flux_bunit(counts, exposure, bunit):
     assert flux_bunit(counts, exposure) == bunit
+
+
+def test_combine_parts_adds_each_chip_where_it_is():
+    from fluximage.stages.combine import combine_parts
+    from fluximage.stages.expmap import GridPart
+
+    parts = [GridPart(0, 1, np.ones((2, 2))), GridPart(1, 0, np.full((2, 3), 2.0)),
+             GridPart(0, 0, np.zeros((0, 0)))]  # fmt: skip
+    total = combine_parts(parts, (3, 4))
+    assert total.tolist() == [[0, 1, 1, 0], [2, 3, 3, 0], [2, 2, 2, 0]]
+    assert parts[1].full((3, 4)).sum() == 12.0 and total.dtype == np.float64
+    with pytest.raises(ValueError):
+        combine_parts([], (3, 4))

@@ -40,7 +40,7 @@ Two implementations of the same definition:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -165,6 +165,27 @@ def exposure_map_direct(
 
 
 # ---- the fast path ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class GridPart:
+    """A chip's exposure map: the rows and columns of the output grid near the chip
+    (everything else is 0), so that six chips × four bands need not each fill the grid."""
+
+    y0: int  # first grid row and column of ``data``
+    x0: int
+    data: np.ndarray  # (rows, columns) float64
+
+    def full(self, shape: tuple[int, int]) -> np.ndarray:
+        """The map on the whole grid."""
+        out = np.zeros(shape, dtype=self.data.dtype)
+        self.add_to(out)
+        return out
+
+    def add_to(self, total: np.ndarray) -> None:
+        """total += this map."""
+        h, w = self.data.shape
+        total[self.y0 : self.y0 + h, self.x0 : self.x0 + w] += self.data
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,6 +383,27 @@ def exposure_maps(
     the sum over bins is done for the other pixels of any band.  Off (or with
     ``transform="exact"``) every pixel is summed.
     """
+    options = {"transform": transform, "chunk_elements": chunk_elements, "smooth": smooth,
+               "workers": workers}  # fmt: skip
+    parts = exposure_map_parts(det, chip, instmaps, hist, grid, frame, normalize, **options)
+    return [part.full(grid.shape) for part in parts]
+
+
+def exposure_map_parts(
+    det: Detector,
+    chip: int,
+    instmaps: Sequence[InstrumentMap],
+    hist: AspectHistogram,
+    grid: Grid,
+    frame: SkyFrame,
+    normalize: bool,
+    *,
+    transform: str = "auto",
+    chunk_elements: int = CHUNK_ELEMENTS,
+    smooth: bool = True,
+    workers: int = 1,
+) -> list[GridPart]:
+    """:func:`exposure_maps`, each cut to the grid's rows and columns near the chip."""
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
     for instmap in instmaps:
@@ -369,17 +411,18 @@ def exposure_maps(
     options = (transform, chunk_elements, smooth, workers)
     made = [_shared_table_maps(det, chip, group, hist, grid, frame, *options)
             for group in _table_groups(instmaps)]  # fmt: skip
-    return [_finish(total, hist, normalize) for group in made for total in group]
+    return [replace(part, data=_finish(part.data, hist, normalize))
+            for group in made for part in group]  # fmt: skip
 
 
 def _shared_table_maps(
     det, chip, instmaps, hist, grid, frame, transform, chunk_elements, smooth, workers
-) -> list[np.ndarray]:
-    """:func:`exposure_maps` (cm² s) for bands sharing one lookup table."""
-    totals = [np.zeros(grid.shape, dtype=np.float64) for _ in instmaps]
+) -> list[GridPart]:
+    """:func:`exposure_map_parts` (cm² s) for bands sharing one lookup table."""
+    nothing = [GridPart(0, 0, np.zeros((0, 0))) for _ in instmaps]
     keep = np.asarray(hist.duration, float) != 0
     if not keep.any():
-        return totals
+        return nothing
     weights = np.asarray(hist.duration, float)[keep]
     aspects = bin_aspects(hist)[keep]
     reference = mean_aspect(hist)
@@ -387,7 +430,7 @@ def _shared_table_maps(
     fp = footprint(det, chip, grid, frame, reference, fit.max_shift_pix + _MARGIN_PIX)
     n_pix = len(fp.flat)
     if n_pix == 0:
-        return totals
+        return nothing
     table = _Table.create(instmaps)
     if transform == "exact" or (transform == "auto" and not fit.error_pix <= MAX_FIT_ERROR_PIX):
         x, y = (c.ravel()[fp.flat] for c in grid.centres())
@@ -407,9 +450,16 @@ def _shared_table_maps(
         maps = [table.band(k) for k in range(len(instmaps))]
         todo = smooth_part(acc, maps, coordinates, weights, shift)
     _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers)
-    for k, total in enumerate(totals):
-        total.ravel()[fp.flat] = acc[:, k]
-    return totals
+    rows, cols = np.divmod(fp.flat, grid.x.n)
+    y0, x0 = int(rows.min()), int(cols.min())
+    shape = (int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1)
+    at = (rows - y0) * shape[1] + (cols - x0)
+    parts = []
+    for k in range(len(instmaps)):
+        data = np.zeros(shape, dtype=np.float64)
+        data.ravel()[at] = acc[:, k]
+        parts.append(GridPart(y0, x0, data))
+    return parts
 
 
 _MAX_TABLE_BYTES = 1 << 28  # bands share one lookup table up to this size

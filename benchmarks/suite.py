@@ -82,6 +82,15 @@ def event_file(data: Path, name: str) -> Path:
     return Path(json.loads(marker.read_text())["evt"])
 
 
+def link_ancillary_files(source: Path, directory: Path) -> None:
+    """Links in ``directory`` to the files beside the event file (asol, bpix, mask)."""
+    for extra in source.parent.iterdir():
+        if extra != source and not extra.name.endswith(".json"):
+            link = directory / extra.name
+            if not link.exists():
+                link.symlink_to(extra)
+
+
 def large_event_file(data: Path, case: str) -> Path:
     """The ACIS-I event list repeated (REPEATED[case] times) in one file (100 times: 1e8
     events, ~5.7 GB); the other blocks (GTIs) are copied byte for byte."""
@@ -108,11 +117,7 @@ def large_event_file(data: Path, case: str) -> Path:
             out.write(table)
         out.write(b"\0" * (-(len(table) * copies) % 2880))
         out.write(raw[after:])
-    for extra in source.parent.iterdir():  # asol, bpix, mask beside it
-        if extra != source and not extra.name.endswith(".json"):
-            link = target.parent / extra.name
-            if not link.exists():
-                link.symlink_to(extra)
+    link_ancillary_files(source, target.parent)
     partial.rename(target)
     return target
 
@@ -131,11 +136,7 @@ def gzipped_event_file(data: Path, case: str) -> Path:
     partial = target.with_suffix(".partial")
     with open(source, "rb") as src, gzip.open(partial, "wb", compresslevel=6) as dst:
         shutil.copyfileobj(src, dst, 1 << 22)
-    for extra in source.parent.iterdir():
-        if extra != source and not extra.name.endswith(".json"):
-            link = target.parent / extra.name
-            if not link.exists():
-                link.symlink_to(extra)
+    link_ancillary_files(source, target.parent)
     partial.rename(target)
     return target
 

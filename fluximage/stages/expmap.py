@@ -362,29 +362,9 @@ def exposure_maps(
     grid: Grid,
     frame: SkyFrame,
     normalize: bool,
-    *,
-    transform: str = "auto",
-    chunk_elements: int = CHUNK_ELEMENTS,
-    smooth: bool = True,
-    workers: int = 1,
+    **options,
 ) -> list[np.ndarray]:
-    """The exposure maps (ny, nx) float64 on ``grid`` of one chip's instrument maps (one per
-    band, on the same pixels): cm² s, or cm² when ``normalize``.
-
-    Same definition as :func:`exposure_map_direct`; only grid pixels near the chip are
-    computed, ``chunk_elements`` pixel-bin pairs at a time, and the chip positions of each
-    pixel and bin are found once for all bands.  ``transform``: ``auto`` (affine, else
-    projective, else exact, by the measured fit errors), or force ``affine``,
-    ``projective`` or ``exact`` (pixlib per bin).  ``workers``: threads sharing the pixels.
-
-    ``smooth``: where no step of a map (chip edge, bad pixel) lies within the dither's
-    reach of a pixel, the sum is the map correlated with the dither, read at the bins'
-    mean position (:mod:`.expmap_smooth`); it is used when it costs less than the sum, and
-    the sum over bins is done for the other pixels of any band.  Off (or with
-    ``transform="exact"``) every pixel is summed.
-    """
-    options = {"transform": transform, "chunk_elements": chunk_elements, "smooth": smooth,
-               "workers": workers}  # fmt: skip
+    """:func:`exposure_map_parts` on the whole grid, one (ny, nx) float64 map per band."""
     parts = exposure_map_parts(det, chip, instmaps, hist, grid, frame, normalize, **options)
     return [part.full(grid.shape) for part in parts]
 
@@ -403,7 +383,22 @@ def exposure_map_parts(
     smooth: bool = True,
     workers: int = 1,
 ) -> list[GridPart]:
-    """:func:`exposure_maps`, each cut to the grid's rows and columns near the chip."""
+    """The exposure maps of one chip's instrument maps (one per band, on the same pixels):
+    cm² s, or cm² when ``normalize``; each float64, on the grid's rows and columns near the
+    chip (:class:`GridPart`; the grid is 0 elsewhere).
+
+    Same definition as :func:`exposure_map_direct`; only grid pixels near the chip are
+    computed, ``chunk_elements`` pixel-bin pairs at a time, and the chip positions of each
+    pixel and bin are found once for all bands.  ``transform``: ``auto`` (affine, else
+    projective, else exact, by the measured fit errors), or force ``affine``,
+    ``projective`` or ``exact`` (pixlib per bin).  ``workers``: threads sharing the pixels.
+
+    ``smooth``: where no step of a map (chip edge, bad pixel) lies within the dither's
+    reach of a pixel, the sum is the map correlated with the dither, read at the bins'
+    mean position (:mod:`.expmap_smooth`); it is used when it costs less than the sum, and
+    the sum over bins is done for the other pixels of any band.  Off (or with
+    ``transform="exact"``) every pixel is summed.
+    """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
     for instmap in instmaps:

@@ -280,7 +280,7 @@ def test_preloaded_columns_give_the_same_chunks(event_file, columns, text, chunk
     cached = source.preloaded(["ccd_id", "x", "y", "energy"])
     assert cached.cache is not None and source.cache is None
     assert set(cached.cache) >= {"ccd_id", "x", "y", "energy"} | set(source.filter.columns)
-    assert all(len(v) == NEVENTS for v in cached.cache.values())
+    assert all(len(v) == NEVENTS and not v.flags.writeable for v in cached.cache.values())
     band = parse_filter("[energy=500:7000]")
     for wanted in (["x", "y", "energy"], ["time", "x"]):  # time is not cached: read
         got = _collect(cached, wanted, chunk_rows, extra=[band])

@@ -106,6 +106,8 @@ class EventSource:
                     cache[c] = np.empty((block.nrows, *chunk[c].shape[1:]), chunk[c].dtype)
                 cache[c][start : start + n] = chunk[c]
             start += n
+        for values in cache.values():
+            values.flags.writeable = False  # shared by every pass: nobody may change it
         return replace(self, cache=cache)
 
     def count(self, extra: Iterable[EventFilter] = (), chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:

@@ -170,3 +170,21 @@ def test_mask_windows(tmp_path):
 def test_real_subarray_mask():
     m = read_mask(str(SHARED_DATA / "acis-28229-sgra-partial" / "acisf28229_000N001_msk1.fits"))
     assert m == {6: [Window((2, 1023), (450, 575))], 7: [Window((2, 1023), (450, 575))]}
+
+
+def test_unique_rows_is_numpys_row_unique():
+    from fluximage.stages.asphist import _unique_rows
+
+    rng = np.random.default_rng(5)
+    for keys in (rng.integers(-70, 70, (5000, 3)), rng.integers(-3, 3, (40, 3)),
+                 np.array([[2**40, -(2**40), 7], [-(2**40), 2**40, -7], [2**40, -(2**40), 7]]),
+                 np.zeros((0, 3), np.int64), np.array([[1, 2, 3]])):  # fmt: skip
+        keys = np.asarray(keys, np.int64)
+        uniq, index = _unique_rows(keys)
+        if len(keys):
+            ref, ref_index = np.unique(keys, axis=0, return_inverse=True)
+            np.testing.assert_array_equal(uniq, ref)
+            np.testing.assert_array_equal(index, ref_index.ravel())
+            np.testing.assert_array_equal(uniq[index], keys)
+        else:
+            assert uniq.shape == (0, 3) and index.shape == (0,)

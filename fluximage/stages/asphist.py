@@ -157,6 +157,24 @@ def dtf_weights(time: np.ndarray, dtf_time: np.ndarray, dtf: np.ndarray) -> np.n
     return np.interp(time, np.asarray(dtf_time)[order], np.asarray(dtf)[order])
 
 
+def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, axis=0, return_inverse=True)`` for (n, 3) int64 bin keys: the rows
+    as one int64 number each (same order), several times faster than the row sort."""
+    if len(keys) == 0:
+        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
+    low = keys.min(axis=0)
+    span = keys.max(axis=0) - low + 1
+    if float(span[0]) * float(span[1]) * float(span[2]) >= 2.0**62:
+        uniq, index = np.unique(keys, axis=0, return_inverse=True)
+        return uniq, index.ravel()
+    shifted = keys - low
+    code = (shifted[:, 0] * span[1] + shifted[:, 1]) * span[2] + shifted[:, 2]
+    codes, index = np.unique(code, return_inverse=True)
+    rows = np.stack([codes // (span[1] * span[2]), (codes // span[2]) % span[1],
+                     codes % span[2]], axis=1)  # fmt: skip
+    return rows + low, index.ravel()
+
+
 def histogram(
     chip: int,
     samples: AspectSamples,
@@ -177,11 +195,7 @@ def histogram(
     keys = np.stack(
         [np.floor(x / res_xy), np.floor(y / res_xy), np.floor(roll_off / res_roll)], axis=1
     ).astype(np.int64)
-    if len(keys) == 0:
-        uniq, index = np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
-    else:
-        uniq, index = np.unique(keys, axis=0, return_inverse=True)
-        index = index.ravel()
+    uniq, index = _unique_rows(keys)
     if len(uniq) > max_bin:
         raise FluximageError(
             f"The aspect histogram of chip {chip} needs {len(uniq)} bins, "

@@ -144,23 +144,28 @@ def _data_bytes(header: fits.Header) -> int:
 
 
 def _read_header(fh, index: int, path: str) -> fits.Header | None:
-    """The next header, or None at the end of the file (nothing, or zero padding, left)."""
+    """The next header, or None at the end of the file (nothing, zero padding or other
+    bytes that are not an extension left)."""
     start = fh.tell()
     try:
         header = fits.Header.fromfile(fh)
     except EOFError:
         return None  # no more blocks (or only zero padding)
-    except ValueError:
+    except (ValueError, OSError):  # astropy: not a multiple of 2880, or no END card
         fh.seek(start)
         rest = fh.read(FITS_BLOCK)
         if index > 0 and len(rest) < FITS_BLOCK:
             raise FluximageError(f"Unable to open '{path}'\nthe file is truncated") from None
+        if index > 0:
+            return None  # bytes after the last HDU, ignored (as astropy and cfitsio do)
         raise FluximageError(f"Unable to open '{path}'\nnot a FITS file (HDU {index + 1} has "
                              "no END card)") from None  # fmt: skip
     first = next(iter(header), "")
     if first != ("SIMPLE" if index == 0 else "XTENSION"):
-        raise FluximageError(f"Unable to open '{path}'\nnot a FITS file (HDU {index + 1} "
-                             f"starts with {first or 'nothing'})")  # fmt: skip
+        if index > 0:
+            return None
+        raise FluximageError(f"Unable to open '{path}'\nnot a FITS file (it starts with "
+                             f"{first or 'nothing'})")  # fmt: skip
     return header
 
 

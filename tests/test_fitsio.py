@@ -681,3 +681,16 @@ def test_small_blocks_of_a_gz_file_are_kept_when_listed(tmp_path, monkeypatch):
         got = fitsio.read_columns(block, ["start", "stop"])
         np.testing.assert_array_equal(got["start"], ref["start"])
         np.testing.assert_array_equal(got["stop"], ref["stop"])
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\0" * 2880, b"junk after the last HDU " * 120, b""], ids=["zeros", "junk", "nothing"]
+)
+def test_bytes_after_the_last_hdu_are_ignored(table_file, tmp_path, tail):
+    """As astropy and cfitsio: padding or other whole blocks after the last HDU are not an
+    error; the blocks before them are listed and read."""
+    path = tmp_path / "tail.fits"
+    path.write_bytes(table_file.read_bytes() + tail[:2880])
+    blocks = fitsio.list_blocks(path)
+    assert [b.name for b in blocks] == [b.name for b in fitsio.list_blocks(table_file)]
+    assert fitsio.read_columns(blocks[1], ["int"])["int"].shape == (N,)

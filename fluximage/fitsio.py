@@ -184,7 +184,10 @@ def list_blocks(path: str | Path) -> list[Block]:
             warnings.simplefilter("ignore")  # astropy on zero padding or odd cards
             while (header := _read_header(fh, len(blocks), path)) is not None:
                 index, data_offset = len(blocks), fh.tell()
-                is_table = str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
+                is_table = (
+                    str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
+                    and header.get("ZIMAGE") is not True
+                )  # a tile-compressed image
                 size = _data_bytes(header)
                 # a gzip stream cannot seek back: keep the small blocks (GTIs after the
                 # events) read on the way, not decompress the file again for each

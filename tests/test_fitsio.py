@@ -694,3 +694,10 @@ def test_bytes_after_the_last_hdu_are_ignored(table_file, tmp_path, tail):
     blocks = fitsio.list_blocks(path)
     assert [b.name for b in blocks] == [b.name for b in fitsio.list_blocks(table_file)]
     assert fitsio.read_columns(blocks[1], ["int"])["int"].shape == (N,)
+
+
+def test_a_tile_compressed_image_is_an_image(tmp_path):
+    path = tmp_path / "img.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((8, 8), np.float32))]).writeto(path)
+    blocks = fitsio.list_blocks(path)
+    assert len(blocks) == 2 and not blocks[1].is_table and blocks[1].header["ZIMAGE"] is True

@@ -12,6 +12,7 @@ the whole run has succeeded, so an error or Ctrl-C leaves nothing behind.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -100,7 +101,7 @@ class Result:
     flux: dict[str, np.ndarray]  # band -> exposure-corrected image
     psfmaps: dict[str, np.ndarray] = field(default_factory=dict)  # band -> PSF size (arcsec)
     psf_source: str = ""  # the PSF-size table used
-    timings: dict[str, float] = field(default_factory=dict)  # task -> wall seconds
+    timings: dict[str, float] = field(default_factory=dict)  # step or task -> wall seconds
     files: FileList | None = None
 
 
@@ -111,10 +112,13 @@ def run(params: FluximageParameters, report: Reporter, keep_in_memory: bool = Fa
     per-chip exposure maps) in the returned :class:`Result` whatever ``cleanup`` says;
     otherwise each is dropped as soon as no later step needs it and it is not written.
     """
+    began = time.perf_counter()
     inputs = resolve_inputs(params, report)
+    resolved = time.perf_counter()
     products = Transaction()
     try:
         result = execute(inputs, report, keep_in_memory=keep_in_memory)
+        computed = time.perf_counter()
         files = write_products(result, products)
         products.commit()
     except BaseException:
@@ -123,7 +127,9 @@ def run(params: FluximageParameters, report: Reporter, keep_in_memory: bool = Fa
         raise
     for line in files.lines():
         report(line)
-    return replace(result, files=files)
+    steps = {"inputs": resolved - began, **result.timings,
+             "write": time.perf_counter() - computed}  # fmt: skip
+    return replace(result, files=files, timings=steps)
 
 
 def execute(
@@ -133,7 +139,9 @@ def execute(
     keep_in_memory: bool = True,
 ) -> Result:
     """Plan, then run the task graph; everything in memory, nothing written."""
+    began = time.perf_counter()
     p = plan(inputs, report, calibration)
+    planned = time.perf_counter() - began
     stream = report.stream or sys.stdout
     with Progress(0, stream, enabled=report.verbose >= 1) as progress:
         around = ProgressReporter(report.verbose, report.stream, progress)
@@ -151,7 +159,7 @@ def execute(
         {b: done[f"divide-{b}"] for b in bands},
         {b: done[f"psfmap-{b}"] for b in bands if f"psfmap-{b}" in done},
         done["psf-setup"].source if "psf-setup" in done else "",
-        dict(graph.timings),
+        {"plan": planned, **graph.timings},
     )  # fmt: skip
 
 

@@ -185,6 +185,9 @@ def test_intermediates_are_released_unless_written_or_asked_for(obs):
     assert lean.expmaps == {} and lean.combined == {} and lean.prepared.counts == {}
     assert sorted(lean.flux) == ["hard", "medium", "soft"]
     assert {
+        "inputs",
+        "plan",
+        "write",
         "evtbin",
         "fov",
         "asphist-chip7",

@@ -81,8 +81,8 @@ def test_flux_bunit(counts, exposure, bunit):
 
 
 def test_combine_parts_adds_each_chip_where_it_is():
+    from fluximage.geometry.grid import GridPart
     from fluximage.stages.combine import combine_parts
-    from fluximage.stages.expmap import GridPart
 
     parts = [GridPart(0, 1, np.ones((2, 2))), GridPart(1, 0, np.full((2, 3), 2.0)),
              GridPart(0, 0, np.zeros((0, 0)))]  # fmt: skip

@@ -143,6 +143,27 @@ class Grid:
         ]
 
 
+@dataclass(frozen=True, eq=False)
+class GridPart:
+    """An image that is 0 outside a rectangle of a grid's pixels, kept as the rectangle
+    (a chip's exposure map: six chips × four bands need not each fill the grid)."""
+
+    y0: int  # first grid row and column of ``data``
+    x0: int
+    data: np.ndarray  # (rows, columns) float64
+
+    def full(self, shape: tuple[int, int]) -> np.ndarray:
+        """The map on the whole grid."""
+        out = np.zeros(shape, dtype=self.data.dtype)
+        self.add_to(out)
+        return out
+
+    def add_to(self, total: np.ndarray) -> None:
+        """total += this map."""
+        h, w = self.data.shape
+        total[self.y0 : self.y0 + h, self.x0 : self.x0 + w] += self.data
+
+
 # --------------------------------------------------------------------------
 # the automatic grid: FOV of the chips ∩ extent of the event file
 

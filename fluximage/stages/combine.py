@@ -1,7 +1,7 @@
 """Combining the chips' exposure maps of one band (dmimgcalc img1+img2+...).
 
 All per-chip maps are on the one output grid, so this is a plain pixel sum; a chip's map
-may come as the part of the grid near the chip (:class:`~.expmap.GridPart`).
+may come as the part of the grid near the chip (:class:`~..geometry.grid.GridPart`).
 """
 
 from __future__ import annotations

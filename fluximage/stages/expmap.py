@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from joblib import Parallel, delayed
 
-from ..geometry.grid import Grid
+from ..geometry.grid import Grid, GridPart
 from ..geometry.pixlib import (
     AspectSamples,
     Detector,
@@ -165,27 +165,6 @@ def exposure_map_direct(
 
 
 # ---- the fast path ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class GridPart:
-    """A chip's exposure map: the rows and columns of the output grid near the chip
-    (everything else is 0), so that six chips × four bands need not each fill the grid."""
-
-    y0: int  # first grid row and column of ``data``
-    x0: int
-    data: np.ndarray  # (rows, columns) float64
-
-    def full(self, shape: tuple[int, int]) -> np.ndarray:
-        """The map on the whole grid."""
-        out = np.zeros(shape, dtype=self.data.dtype)
-        self.add_to(out)
-        return out
-
-    def add_to(self, total: np.ndarray) -> None:
-        """total += this map."""
-        h, w = self.data.shape
-        total[self.y0 : self.y0 + h, self.x0 : self.x0 + w] += self.data
 
 
 @dataclass(frozen=True, eq=False)

@@ -278,3 +278,20 @@ def test_bad_rectangles_of_any_size_equal_the_mask():
         np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, None, I.bad_rectangles(mask)),
                                       expect)  # fmt: skip
     assert by_rect[0, 0] < 1 and by_rect[0, 20] == 1.0  # 8x8 blocks: (1..8, 1..8) part bad
+
+
+def test_a_broadcast_uniformity_of_one_is_not_multiplied_and_fresh_vignetting_is_reused():
+    from fluximage.stages.instmap import _broadcast_one, _own_float64
+
+    assert _broadcast_one(np.broadcast_to(1.0, (4, 5)))
+    assert not _broadcast_one(np.broadcast_to(0.5, (4, 5)))
+    assert not _broadcast_one(np.ones((4, 5)))  # a real array: multiplied as before
+    assert not _broadcast_one(np.zeros((0, 3)))
+    fresh = np.linspace(0.0, 1.0, 5)
+    assert _own_float64(fresh) is fresh
+    view = fresh[::2]
+    assert _own_float64(view) is not view and np.array_equal(_own_float64(view), view)
+    assert _own_float64(np.ones(3, np.float32)).dtype == np.float64
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    assert _own_float64(frozen) is not frozen

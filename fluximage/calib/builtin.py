@@ -134,9 +134,10 @@ class BuiltinCalibration:
     def qe_uniformity(
         self, detector: str, chip: int, energy_kev: float, chipx: np.ndarray, chipy: np.ndarray
     ) -> np.ndarray:
-        """1 everywhere: the built-in calibration has no QE-uniformity maps."""
+        """1 everywhere (a read-only broadcast): the built-in calibration has no
+        QE-uniformity maps."""
         _detector(detector)
-        return np.ones(np.broadcast(np.asarray(chipx), np.asarray(chipy)).shape)
+        return np.broadcast_to(1.0, np.broadcast(np.asarray(chipx), np.asarray(chipy)).shape)
 
     def contamination(
         self, chip: int, energy_kev: float, chipx: np.ndarray, chipy: np.ndarray, time_met: float

@@ -387,15 +387,18 @@ def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | 
         along_v = cy * e2[..., 1] + cz * e2[..., 2]
         return (at + along_u * u) + along_v * v
 
-    x = affine(c, -s, dy)  # transverse FC components after the dθ rotation, mm
-    y = affine(s, c, dz)
+    # transverse FC components after the dθ rotation (mm), with the DET handedness
+    hx, hy = det.fp.hand
+    x = affine(hx * c, -hx * s, hx * dy)
+    y = affine(hy * s, hy * c, hy * dz)
     depth = (det.focal_length - corner[..., 0] - e1[..., 0] * u) - e2[..., 0] * v
-    hand = det.fp.hand
-    theta = np.asarray(np.sqrt(x * x + y * y))  # np.hypot is ~5× slower; no overflow here
+    theta = np.asarray(x * x)  # √(x² + y²) in place: np.hypot is ~5× slower, no overflow here
+    theta += y * y
+    np.sqrt(theta, out=theta)
     theta /= depth
     np.arctan(theta, out=theta)
     theta *= 60.0 * 180.0 / np.pi
-    phi = np.asarray(np.arctan2(hand[1] * y, hand[0] * x))
+    phi = np.asarray(np.arctan2(y, x))
     phi *= 180.0 / np.pi
     phi[phi < 0.0] += 360.0  # np.mod(φ, 360), faster
     return theta[()], phi[()]  # numpy scalars for scalar input

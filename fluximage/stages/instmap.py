@@ -197,15 +197,32 @@ def setup(
                         cx, cy, time_met, frame_time_s, grating)  # fmt: skip
 
 
+def _own_float64(values) -> np.ndarray:
+    """``values`` as a float64 array this map may change in place (copied unless it is
+    already a fresh, writeable float64 array)."""
+    fresh = isinstance(values, np.ndarray) and values.dtype == np.float64
+    if fresh and values.flags.writeable and values.flags.owndata:
+        return values
+    return np.array(values, dtype=np.float64)
+
+
+def _broadcast_one(values) -> bool:
+    """Whether ``values`` is the constant 1 broadcast (nothing to multiply by)."""
+    a = np.asarray(values)
+    return a.size > 0 and all(st == 0 for st in a.strides) and bool(a.flat[0] == 1.0)
+
+
 def _spectral_factor(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
     """The energy-dependent part of a map: A · QE · Z · V · QEU · T_contam (float64)."""
     e = np.asarray([energy_kev], dtype=float)
     scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(s.detector, s.chip, e, s.time_met)[0])
     if s.grating.upper() not in ("", "NONE"):
         scalar *= float(cal.zeroth_order(s.grating, e)[0])
-    out = np.array(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg), dtype=np.float64)
+    out = _own_float64(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg))
     out *= scalar
-    out *= cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
+    uniformity = cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
+    if not _broadcast_one(uniformity):
+        out *= uniformity
     if s.detector == "ACIS":
         out *= cal.contamination(s.chip, energy_kev, s.chipx, s.chipy, s.time_met)
     return out

@@ -287,7 +287,7 @@ def test_a_broadcast_uniformity_of_one_is_not_multiplied_and_fresh_vignetting_is
     assert not _broadcast_one(np.broadcast_to(0.5, (4, 5)))
     assert not _broadcast_one(np.ones((4, 5)))  # a real array: multiplied as before
     assert not _broadcast_one(np.zeros((0, 3)))
-    fresh = np.linspace(0.0, 1.0, 5)
+    fresh = np.arange(5.0) * 0.25  # a new array that owns its data
     assert _own_float64(fresh) is fresh
     view = fresh[::2]
     assert _own_float64(view) is not view and np.array_equal(_own_float64(view), view)

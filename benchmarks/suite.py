@@ -48,6 +48,7 @@ OBSERVATIONS = {
     "acisi": Observation("acisi", "ACIS-I", ACIS_I_6, 4.9e-4, 20000.0),
     "aciss": Observation("aciss", "ACIS-S", (4, 5, 6, 7, 8, 9), 1.0e-4, 20000.0),
     "hrci": Observation("hrci", "HRC-I", (0,), 2.0e-4, 20000.0),
+    "hrcs": Observation("hrcs", "HRC-S", (1, 2, 3), 6.0e-5, 10000.0),
 }
 
 #: case -> (observation, fluximage parameters, DM filter on the infile)
@@ -58,6 +59,8 @@ CASES = {
     "aciss-6chips": ("aciss", ["bands=broad", "binsize=8"], ""),
     "hrci-bin32": ("hrci", ["bands=wide", "binsize=32"], ""),
     "hrci-bin8": ("hrci", ["bands=wide", "binsize=8"], ""),
+    # three 4096 x 16456 instrument maps whatever the binsize: the instrument-map stage
+    "hrcs-bin64": ("hrcs", ["bands=wide", "binsize=64"], ""),
 }
 CASES["acisi-1e7"] = ("acisi", ["bands=broad", "binsize=8"], "")
 CASES["acisi-bin8-gz"] = ("acisi", ["bands=csc,broad", "binsize=8"], "")

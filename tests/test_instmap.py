@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ class FakeCalibration:
     """Everything 1 except a linear vignetting 1 - 0.02 θ and a constant area of 500 cm²."""
 
     source = "fake"
+    vignetting_uses_azimuth = False
 
     def mirror_area(self, e):
         return np.full(np.shape(e), 500.0)
@@ -295,3 +298,41 @@ def test_a_broadcast_uniformity_of_one_is_not_multiplied_and_fresh_vignetting_is
     frozen = np.ones(3)
     frozen.flags.writeable = False
     assert _own_float64(frozen) is not frozen
+
+
+def test_the_azimuth_is_computed_only_for_a_vignetting_that_uses_it():
+    """A calibration whose vignetting depends on φ gets it in the blocked maps (equal to
+    the whole map made with φ); one that does not is given None, with the same θ."""
+    from fluximage.geometry.pixlib import chip_off_axis
+    from fluximage.stages.instmap import blocked_instrument_maps, geometry_rows
+
+    class Azimuthal(FakeCalibration):
+        vignetting_uses_azimuth = True
+
+        def vignetting(self, e, theta, phi):
+            assert phi is not None
+            return (1.0 - 0.02 * np.asarray(theta)) * (1.0 + 0.001 * np.asarray(phi))
+
+    class Averaged(FakeCalibration):
+        def vignetting(self, e, theta, phi):
+            assert phi is None
+            return super().vignetting(e, theta, phi)
+
+    det, _ = _acis()
+    offsets = AspectSamples(0.0, 0.0, 0.0, 0.1, -0.2, 0.0)
+    grid = pixel_grid("ACIS", 8)
+    band = parse_bands("broad", "ACIS")[0]
+
+    def geometry(rows):
+        return geometry_rows(det, 7, grid, None, None, rows)
+
+    for cal in (Azimuthal(), Averaged()):
+        blocked = blocked_instrument_maps(cal, det, "ACIS", 7, grid, geometry, offsets,
+                                          (1e8, 3.2, "NONE"), [band], "default")[0]  # fmt: skip
+        whole = setup(det, "ACIS", 7, grid, geometry_mask(det, 7, grid, None, None), offsets,
+                      1e8, 3.2, "NONE")  # fmt: skip
+        if isinstance(cal, Averaged):
+            whole = replace(whole, phi_deg=None)
+        np.testing.assert_array_equal(blocked, instrument_map(cal, whole, band, "default"))
+    th, ph = chip_off_axis(det, 7, 512.5, 300.5, offsets, azimuth=False)
+    assert ph is None and th == chip_off_axis(det, 7, 512.5, 300.5, offsets)[0]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -94,6 +95,7 @@ class BuiltinCalibration:
     hrc_i_decline: Curve  # energy_kev holds the times (MET s)
     contam: ContaminationModel
     zeroth: dict[str, Curve]  # "HETG", "LETG"
+    vignetting_uses_azimuth: ClassVar[bool] = False  # azimuth-averaged
 
     # ---- the protocol ---------------------------------------------------------------------
 
@@ -102,10 +104,12 @@ class BuiltinCalibration:
         return interp_log_energy(energy_kev, self.mirror.energy_kev, self.mirror.values)
 
     def vignetting(
-        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray
+        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray | None
     ) -> np.ndarray:
-        """Azimuth-averaged V(E, θ) (φ only sets the shape), 1 on axis."""
-        theta, _ = np.broadcast_arrays(np.asarray(theta_arcmin, float), np.asarray(phi_deg, float))
+        """Azimuth-averaged V(E, θ) (φ, if given, only sets the shape), 1 on axis."""
+        theta = np.asarray(theta_arcmin, float)
+        if phi_deg is not None:
+            theta, _ = np.broadcast_arrays(theta, np.asarray(phi_deg, float))
         return vignetting_bilinear(
             self.vignetting_energy_kev, self.vignetting_theta_arcmin, self.vignetting_table,
             float(energy_kev), np.clip(theta, 0.0, None),

@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -120,6 +120,7 @@ class CaldbCalibration:
     root: Path
     observation: ObservationInfo
     source: str
+    vignetting_uses_azimuth: ClassVar[bool] = True  # VIGNET has a PHI axis
     _found: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- queries ----------------------------------------------------------------------

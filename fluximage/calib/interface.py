@@ -23,12 +23,16 @@ class Calibration(Protocol):
     #: "CALDB /soft/caldb (4.12.0)".
     source: str
 
+    #: Whether :meth:`vignetting` depends on the azimuth φ.  When it does not, instrument
+    #: maps pass ``phi_deg=None`` and do not compute φ for every pixel.
+    vignetting_uses_azimuth: bool
+
     def mirror_area(self, energy_kev: np.ndarray) -> np.ndarray:
         """On-axis HRMA effective area (cm²) at each energy."""
         ...
 
     def vignetting(
-        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray
+        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray | None
     ) -> np.ndarray:
         """Off-axis area as a fraction of the on-axis area (1 on axis)."""
         ...

@@ -364,7 +364,10 @@ def off_axis_angles(fp: FocalPlaneSystem, detx, dety):
     return theta, np.mod(np.rad2deg(np.arctan2(dy, dx)), 360.0)
 
 
-def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | None = None):
+def chip_off_axis(
+    det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | None = None,
+    azimuth: bool = True,
+):  # fmt: skip
     """(θ arcmin, φ deg) of chip positions (no dy/dz/dθ unless an aspect is given).
 
     The chain of :func:`chip_to_det` and :func:`off_axis_angles`, reduced: the FC position
@@ -372,7 +375,8 @@ def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | 
     and its depth D below the mirror node are too, and θ = atan(√(X² + Y²) / D),
     φ = atan2(±Y, ±X) (the signs are the DET handedness).  Instrument maps ask for every
     pixel of every chip; the coordinates broadcast, so a row ``chipx[None, :]`` and a
-    column ``chipy[:, None]`` give a whole grid for three full-size sums.
+    column ``chipy[:, None]`` give a whole grid for three full-size sums.  ``azimuth``
+    False: φ is not computed (None).
     """
     _check_theta(det)
     ll, e1, e2 = _chip_frame(det.instrument, chip_id)
@@ -398,6 +402,8 @@ def chip_off_axis(det: Detector, chip_id, chipx, chipy, aspect: AspectSamples | 
     theta /= depth
     np.arctan(theta, out=theta)
     theta *= 60.0 * 180.0 / np.pi
+    if not azimuth:
+        return theta[()], None
     phi = np.asarray(np.arctan2(y, x))
     phi *= 180.0 / np.pi
     phi[phi < 0.0] += 360.0  # np.mod(φ, 360), faster

@@ -171,7 +171,7 @@ class InstmapSetup:
     grid: PixelGrid
     geometry: np.ndarray  # (ny, nx) fraction of good, active pixel
     theta_arcmin: np.ndarray  # off-axis angle of each output pixel
-    phi_deg: np.ndarray
+    phi_deg: np.ndarray | None  # None when the vignetting does not use it
     chipx: np.ndarray  # chip coordinates of output pixel centres
     chipy: np.ndarray
     time_met: float  # observation mid-time
@@ -295,10 +295,12 @@ def blocked_instrument_maps(
             continue
         x = half + grid.bin * np.arange(grid.nx, dtype=float)
         y = half + grid.bin * np.arange(r0, r1, dtype=float)
-        theta, phi = chip_off_axis(det, chip, x[None, :], y[:, None], offsets)
+        theta, phi = chip_off_axis(det, chip, x[None, :], y[:, None], offsets,
+                                   azimuth=cal.vignetting_uses_azimuth)  # fmt: skip
         cx, cy = np.meshgrid(x, y, copy=False)  # read-only views: rows and columns
-        s = InstmapSetup(detector, chip, grid, good, np.asarray(theta), np.asarray(phi),
-                         cx, cy, time_met, frame_time_s, grating)  # fmt: skip
+        s = InstmapSetup(detector, chip, grid, good, np.asarray(theta),
+                         None if phi is None else np.asarray(phi), cx, cy, time_met,
+                         frame_time_s, grating)  # fmt: skip
         for band, maps in zip(bands, out, strict=True):
             maps[r0:r1] = instrument_map(cal, s, band, units)
     return out

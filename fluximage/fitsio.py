@@ -77,7 +77,7 @@ class Block:
     columns: dict[str, Column]  # lower-case name -> column
     data_offset: int  # bytes from the start of the (decompressed) file
     row_bytes: int
-    data: bytes | None = None  # a small block's bytes, kept when listing a .gz file
+    data: bytes | None = None  # a .gz file's block (≤ KEEP_BLOCK_BYTES), kept when listed
 
     def column(self, name: str) -> Column:
         try:
@@ -123,7 +123,7 @@ def _tdim(text: object) -> tuple[int, ...] | None:
 
 
 FITS_BLOCK = 2880
-KEEP_BLOCK_BYTES = 1 << 20  # data of a .gz file's blocks up to this size is kept when listed
+KEEP_BLOCK_BYTES = 64 << 20  # a .gz file's blocks up to this size are kept when listed
 
 
 def _data_bytes(header: fits.Header) -> int:
@@ -189,8 +189,9 @@ def list_blocks(path: str | Path) -> list[Block]:
                     and header.get("ZIMAGE") is not True
                 )  # a tile-compressed image
                 size = _data_bytes(header)
-                # a gzip stream cannot seek back: keep the small blocks (GTIs after the
-                # events) read on the way, not decompress the file again for each
+                # a gzip stream cannot seek back: keep the blocks read on the way (the GTIs
+                # after the events; the events themselves up to ~1e6 ACIS rows), so that
+                # reading them does not decompress the file again
                 kept = fh.read(size) if packed and 0 < size <= KEEP_BLOCK_BYTES else None
                 if kept is not None and len(kept) != size:
                     raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")

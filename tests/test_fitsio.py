@@ -701,3 +701,21 @@ def test_a_tile_compressed_image_is_an_image(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((8, 8), np.float32))]).writeto(path)
     blocks = fitsio.list_blocks(path)
     assert len(blocks) == 2 and not blocks[1].is_table and blocks[1].header["ZIMAGE"] is True
+
+
+def test_a_gz_event_list_within_the_limit_is_decompressed_once(tmp_path):
+    """The events of a .gz file (up to KEEP_BLOCK_BYTES) are kept when it is listed: the
+    rows read later are the plain file's, without opening the .gz again."""
+    from factory import write_events
+
+    plain = write_events(tmp_path / "evt2.fits", n=5000)
+    packed = tmp_path / "evt2.fits.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    events = fitsio.select_block(fitsio.list_blocks(packed), "EVENTS")
+    assert events.data is not None and len(events.data) == events.nrows * events.row_bytes
+    expect = fitsio.read_columns(fitsio.select_block(fitsio.list_blocks(plain), "EVENTS"),
+                                 ["x", "energy"])  # fmt: skip
+    packed.unlink()
+    got = fitsio.read_columns(events, ["x", "energy"])
+    np.testing.assert_array_equal(got["x"], expect["x"])
+    np.testing.assert_array_equal(got["energy"], expect["energy"])

@@ -92,15 +92,16 @@ class TaskGraph:
             return value
 
         def done(task: Task, value: Any) -> None:
-            results[task.name] = value
-            finished.add(task.name)
-            pending.remove(task.name)
-            for a in task.after:
-                waiting[a] -= 1
-                if waiting[a] == 0 and not self.tasks[a].keep:
-                    del results[a]
-            if waiting[task.name] == 0 and not task.keep:
-                del results[task.name]
+            with lock:  # the workers read ``results`` when they start
+                results[task.name] = value
+                finished.add(task.name)
+                pending.remove(task.name)
+                for a in task.after:
+                    waiting[a] -= 1
+                    if waiting[a] == 0 and not self.tasks[a].keep:
+                        del results[a]
+                if waiting[task.name] == 0 and not task.keep:
+                    del results[task.name]
 
         if workers <= 1:
             while pending:

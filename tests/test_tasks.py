@@ -114,3 +114,15 @@ def test_each_finished_task_is_reported_with_its_time():
     g.run(workers=1, on_done=lambda name, seconds: seen.append((name, seconds)))
     assert [name for name, _ in seen] == ["a", "b"]
     assert seen[0][1] >= 0.02 and g.timings["a"] == seen[0][1] and "b" in g.timings
+
+
+def test_a_task_starts_when_its_prerequisites_finish_not_after_a_wave():
+    """``long`` waits until ``after_quick`` has run: with waves (every ready task, then the
+    next ready ones) it would wait in vain; here ``after_quick`` starts as soon as ``quick``
+    is done, on the other worker."""
+    ran = threading.Event()
+    g = TaskGraph()
+    g.add("long", lambda r: ran.wait(timeout=10))
+    g.add("quick", lambda r: "q")
+    g.add("after_quick", lambda r: ran.set() or r["quick"], after=["quick"])
+    assert g.run(workers=2) == {"long": True, "quick": "q", "after_quick": "q"}

@@ -51,7 +51,7 @@ from .stages.background import (
     time_scale,
 )
 from .stages.binning import counts_images
-from .stages.combine import combine_parts
+from .stages.combine import combine
 from .stages.divide import divide
 from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
@@ -322,7 +322,7 @@ def build_graph(
     for b in bands:
         names = [f"emap-chip{c}" for c in chips]
         graph.add(f"combine-{b}",
-                  lambda r, names=names, b=b: combine_parts((r[x][b] for x in names), grid.shape),
+                  lambda r, names=names, b=b: combine((r[x][b] for x in names), grid.shape),
                   after=names, group="combine", keep=keep_unclipped)  # fmt: skip
     if threshold_on:
         graph.group("thresh", f"Thresholding data for obsid {label}")

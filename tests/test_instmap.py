@@ -14,7 +14,6 @@ from fluximage.inputs.bands import parse_bands
 from fluximage.inputs.mask import Window, read_mask
 from fluximage.stages.instmap import (
     PixelGrid,
-    bad_rectangles,
     geometry_mask,
     instrument_map,
     map_key,
@@ -85,6 +84,12 @@ def test_binned_grid_centres():
 def _acis(chip=7):
     det = Detector.create(load_geometry(), "ACIS")
     return det, AspectSamples(0.0, 0.0, 0.0)
+
+
+def bad_rectangles(mask: np.ndarray) -> np.ndarray:
+    """(n, 4) one-pixel rectangles x0, x1, y0, y1 (inclusive, from 1) of a bad-pixel mask."""
+    y, x = np.nonzero(mask)
+    return np.column_stack([x + 1, x + 1, y + 1, y + 1]).astype(np.int64)
 
 
 def test_time_map_is_exactly_the_geometry(tmp_path):
@@ -255,7 +260,7 @@ def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsiz
         good |= w.contains(cx, cy)
     good &= ~bad
     expect = good.reshape(grid.ny, binsize, grid.nx, binsize).mean(axis=(1, 3))
-    rects = I.bad_rectangles(bad)
+    rects = bad_rectangles(bad)
     np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, windows, rects), expect)
     monkeypatch.setattr(I, "FULL_RES_BLOCK_PIXELS", 3 * 1024 * binsize)
     np.testing.assert_array_equal(I.geometry_rows(det, 7, grid, windows, rects, (5, 17)),
@@ -278,7 +283,7 @@ def test_bad_rectangles_of_any_size_equal_the_mask():
         expect = (~mask).reshape(grid.ny, binsize, grid.nx, binsize).mean(axis=(1, 3))
         by_rect = I.geometry_mask(det, 7, grid, None, rects)
         np.testing.assert_array_equal(by_rect, expect)
-        np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, None, I.bad_rectangles(mask)),
+        np.testing.assert_array_equal(I.geometry_mask(det, 7, grid, None, bad_rectangles(mask)),
                                       expect)  # fmt: skip
     assert by_rect[0, 0] < 1 and by_rect[0, 20] == 1.0  # 8x8 blocks: (1..8, 1..8) part bad
 

@@ -14,14 +14,6 @@ EXPOSURE = np.array([[0.0, 1.0, 2.0], [10.0, 50.0, 100.0]])
 COUNTS = np.array([[5, 6, 7], [8, 9, 10]], dtype=np.int32)
 
 
-def test_combine_sums_chips():
-    a, b = np.ones((2, 2)), np.full((2, 2), 2.0)
-    assert combine([a, b]).tolist() == [[3.0, 3.0], [3.0, 3.0]]
-    assert combine([a]).dtype == np.float64
-    with pytest.raises(ValueError):
-        combine([])
-
-
 @pytest.mark.parametrize(
     ("text", "cut"),
     [
@@ -80,14 +72,13 @@ def test_flux_bunit(counts, exposure, bunit):
     assert flux_bunit(counts, exposure) == bunit
 
 
-def test_combine_parts_adds_each_chip_where_it_is():
+def test_combine_adds_each_chip_where_it_is():
     from fluximage.geometry.grid import GridPart
-    from fluximage.stages.combine import combine_parts
 
     parts = [GridPart(0, 1, np.ones((2, 2))), GridPart(1, 0, np.full((2, 3), 2.0)),
              GridPart(0, 0, np.zeros((0, 0)))]  # fmt: skip
-    total = combine_parts(parts, (3, 4))
+    total = combine(parts, (3, 4))
     assert total.tolist() == [[0, 1, 1, 0], [2, 3, 3, 0], [2, 2, 2, 0]]
     assert parts[1].full((3, 4)).sum() == 12.0 and total.dtype == np.float64
     with pytest.raises(ValueError):
-        combine_parts([], (3, 4))
+        combine([], (3, 4))

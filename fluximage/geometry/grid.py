@@ -122,12 +122,9 @@ class Grid:
         ix, iy = self.x.index(x), self.y.index(y)
         return np.where((ix >= 0) & (iy >= 0), iy * self.x.n + ix, -1)
 
-    def bin(self, x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Add events at sky (x, y) into an int32 image of this grid's shape."""
-        return self.bin_index(self.flat_index(x, y), out)
-
     def bin_index(self, flat: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Add events at row-major pixel indices (:meth:`flat_index`; −1 is dropped)."""
+        """Add events at row-major pixel indices (:meth:`flat_index`; −1 is dropped) into
+        an int32 image of this grid's shape."""
         if out is None:
             out = np.zeros(self.shape, dtype=np.int32)
         counts = np.bincount(flat[flat >= 0], minlength=out.size)

@@ -34,13 +34,32 @@ class BadPixelList:
     """A bad-pixel file's rows that count, read once: per block's chip (None for a block
     without CCD_ID), an (n, 4) int array of inclusive chip ranges x0, x1, y0, y1."""
 
-    path: str
     rectangles: dict[int | None, np.ndarray]
 
     def for_chip(self, chip: int | None) -> np.ndarray:
         """The rectangles that apply to ``chip`` (None: every block's)."""
         parts = [r for c, r in self.rectangles.items() if chip is None or c is None or c == chip]
         return np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int64)
+
+
+def paint_rectangles(
+    image: np.ndarray, rectangles: np.ndarray, value: bool, first_row: int = 0
+) -> None:
+    """Set ``image`` (bool, [y, x], its row 0 being chip row ``first_row`` + 1) to
+    ``value`` on the inclusive chip rectangles x0, x1, y0, y1 (parts outside are cut)."""
+    if len(rectangles) == 0:
+        return
+    ny, nx = image.shape
+    y_end = first_row + ny
+    xa, xb = np.maximum(rectangles[:, 0] - 1, 0), np.minimum(rectangles[:, 1], nx)
+    ya = np.maximum(rectangles[:, 2] - 1, first_row)
+    yb = np.minimum(rectangles[:, 3], y_end)
+    here = (xa < xb) & (ya < yb)
+    single = here & (xb - xa == 1) & (yb - ya == 1)
+    image[ya[single] - first_row, xa[single]] = value  # single pixels at once
+    for x_a, x_b, y_a, y_b in zip(*(v[here & ~single].tolist() for v in (xa, xb, ya, yb)),
+                                  strict=True):  # fmt: skip
+        image[y_a - first_row : y_b - first_row, x_a:x_b] = value
 
 
 def read_bad_pixels(path: str, bpmask: int = BPMASK) -> BadPixelList:
@@ -63,19 +82,13 @@ def read_bad_pixels(path: str, bpmask: int = BPMASK) -> BadPixelList:
         counts = (status.astype(np.uint64) & np.uint64(bpmask)) != 0
         rows = np.column_stack([chipx[:, :2], chipy[:, :2]]).astype(np.int64)[counts]
         rectangles.setdefault(key, []).append(rows)
-    return BadPixelList(path, {k: np.concatenate(v) for k, v in rectangles.items()})
-
-
-def mask_of(bad: BadPixelList, chip: int | None, nx: int, ny: int) -> np.ndarray:
-    """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every block's)."""
-    mask = np.zeros((ny, nx), dtype=bool)
-    for x0, x1, y0, y1 in bad.for_chip(chip).tolist():
-        mask[max(y0, 1) - 1 : y1, max(x0, 1) - 1 : x1] = True
-    return mask
+    return BadPixelList({k: np.concatenate(v) for k, v in rectangles.items()})
 
 
 def bad_pixel_mask(
     path: str, chip: int | None, nx: int, ny: int, bpmask: int = BPMASK
 ) -> np.ndarray:
     """(ny, nx) bool image, True for bad pixels of ``chip`` (None: every BADPIX block)."""
-    return mask_of(read_bad_pixels(path, bpmask), chip, nx, ny)
+    mask = np.zeros((ny, nx), dtype=bool)
+    paint_rectangles(mask, read_bad_pixels(path, bpmask).for_chip(chip), True)
+    return mask

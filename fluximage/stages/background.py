@@ -158,9 +158,9 @@ def reproject_background(
         chunk.update(time=times, detx=detx, dety=dety, x=x, y=y)
         n_events += len(times)
         n_particle += int(particle.mask(chunk, nulls).sum())
+        pixel = grid.flat_index(x, y)
         for label, f in filters.items():
-            sel = f.mask(chunk, nulls)
-            grid.bin(x[sel], y[sel], out=images[label])
+            grid.bin_index(pixel[f.mask(chunk, nulls)], out=images[label])
         if keep_events:
             for name in dict.fromkeys([*block.columns, *REPROJECTED]):
                 kept.setdefault(name, []).append(chunk[name])

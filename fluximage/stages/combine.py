@@ -1,7 +1,7 @@
 """Combining the chips' exposure maps of one band (dmimgcalc img1+img2+...).
 
-All per-chip maps are on the one output grid, so this is a plain pixel sum; a chip's map
-may come as the part of the grid near the chip (:class:`~..geometry.grid.GridPart`).
+All per-chip maps are on the one output grid, so this is a plain pixel sum; each chip's
+map is kept as the part of the grid near the chip (:class:`~..geometry.grid.GridPart`).
 """
 
 from __future__ import annotations
@@ -10,19 +10,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-
-def combine(maps: Iterable[np.ndarray]) -> np.ndarray:
-    """Sum of per-chip exposure maps (float64)."""
-    total = None
-    for m in maps:
-        total = np.array(m, dtype=np.float64) if total is None else total + m
-    if total is None:
-        raise ValueError("no exposure maps to combine")
-    return total
+from ..geometry.grid import GridPart
 
 
-def combine_parts(parts: Iterable, shape: tuple[int, int]) -> np.ndarray:
-    """Sum of per-chip exposure maps given as grid parts (``add_to``), float64."""
+def combine(parts: Iterable[GridPart], shape: tuple[int, int]) -> np.ndarray:
+    """Sum of the chips' exposure maps (each a part of the grid), float64 on ``shape``."""
     total = np.zeros(shape, dtype=np.float64)
     count = 0
     for part in parts:

@@ -337,7 +337,7 @@ def exposure_map(
     **options,
 ) -> np.ndarray:
     """The exposure map (ny, nx) float64 on ``grid`` of one instrument map: cm² s, or cm²
-    when ``normalize`` (see :func:`exposure_maps` for the options)."""
+    when ``normalize`` (see :func:`exposure_map_parts` for the options)."""
     return exposure_maps(det, chip, [instmap], hist, grid, frame, normalize, **options)[0]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..calib.interface import Calibration
 from ..geometry.pixlib import AspectSamples, Detector, chip_off_axis
+from ..inputs.badpix import paint_rectangles
 from ..inputs.bands import Band, read_weights
 from ..messages import FluximageError
 from .fov import chip_windows
@@ -132,27 +133,11 @@ def _good_pixels(det, chip, grid, windows, bad, chip_rows: tuple[int, int]) -> n
     y0, y1 = chip_rows
     nx = grid.nx * grid.bin
     good = np.zeros((y1 - y0, nx), dtype=bool)
-    for window in chip_windows(det, chip, windows):  # inclusive whole-pixel rectangles
-        ya, yb = max(window.chipy[0] - 1, y0), min(window.chipy[1], y1)
-        xa, xb = max(window.chipx[0] - 1, 0), min(window.chipx[1], nx)
-        if ya < yb and xa < xb:
-            good[ya - y0 : yb - y0, xa:xb] = True
-    if bad is not None and len(bad):
-        xa, xb = np.maximum(bad[:, 0] - 1, 0), np.minimum(bad[:, 1], nx)
-        ya, yb = np.maximum(bad[:, 2] - 1, y0), np.minimum(bad[:, 3], y1)
-        here = (xa < xb) & (ya < yb)
-        single = here & (xb - xa == 1) & (yb - ya == 1)
-        good[ya[single] - y0, xa[single]] = False  # single pixels at once
-        for x_a, x_b, y_a, y_b in zip(*(v[here & ~single].tolist() for v in (xa, xb, ya, yb)),
-                                      strict=True):  # fmt: skip
-            good[y_a - y0 : y_b - y0, x_a:x_b] = False
+    active = [(*w.chipx, *w.chipy) for w in chip_windows(det, chip, windows)]  # inclusive
+    paint_rectangles(good, np.array(active, dtype=np.int64).reshape(-1, 4), True, first_row=y0)
+    if bad is not None:
+        paint_rectangles(good, bad, False, first_row=y0)
     return good
-
-
-def bad_rectangles(mask: np.ndarray) -> np.ndarray:
-    """(n, 4) one-pixel rectangles x0, x1, y0, y1 (inclusive, from 1) of a bad-pixel mask."""
-    y, x = np.nonzero(mask)
-    return np.column_stack([x + 1, x + 1, y + 1, y + 1]).astype(np.int64)
 
 
 def geometry_mask(

@@ -91,6 +91,13 @@ def test_shapes_and_broadcasting(cal):
     assert np.all(cal.qe_uniformity("ACIS", 3, 1.0, x, y) == 1.0)
     assert cal.contamination(3, 0.7, x, y, 5e8).shape == (8, 16)
     assert cal.contamination(7, 0.7, x, y, 6.5e8).shape == (8, 16)
+    energies = np.array([0.3, 0.7, 1.5, 6.0])
+    for ccd, t in ((3, 5e8), (7, 6.5e8), (2, 3e8)):  # an array of energies: a leading axis
+        stacked = cal.contamination(ccd, energies, x, y, t)
+        assert stacked.shape == (4, 8, 16)
+        for layer, energy in zip(stacked, energies, strict=True):
+            np.testing.assert_array_equal(layer, cal.contamination(ccd, energy, x, y, t))
+    assert cal.contamination(3, energies, np.array(512.5), np.array(512.5), 5e8).shape == (4,)
     assert cal.dead_area(0, y, 3.2).shape == (8, 1)
     assert cal.zeroth_order("HETG", e).shape == (3, 4)
     assert cal.zeroth_order("NONE", e).shape == (3, 4)

@@ -358,6 +358,12 @@ def test_contamination_layers_blocked_fxy(acis):
     np.testing.assert_allclose(t, [math.exp(-(0.4 + 0.3 * 1.5 + 0.05))])
     t = acis.contamination(7, 0.1, np.array([256.4, 256.6]), np.array([1.0, 1.0]), 1e8)
     np.testing.assert_allclose(t, [math.exp(-(2 * 0.1 + 0.05))] * 2)  # τ1 = 0 at 1e8
+    x, y = np.array([[300.0, 1.0, 1024.0]]), np.array([[600.0], [1.0]])
+    energies = np.array([0.1, 0.75, 1.0])  # an array of energies: a leading axis
+    stacked = acis.contamination(3, energies, x, y, 2e8)
+    assert stacked.shape == (3, 2, 3)
+    for layer, energy in zip(stacked, energies, strict=True):
+        np.testing.assert_array_equal(layer, acis.contamination(3, energy, x, y, 2e8))
 
 
 def test_dead_area_coefficients_and_quality2_fallback(acis):

@@ -43,8 +43,10 @@ class FakeCalibration:
     def qe_uniformity(self, det, chip, e, x, y):
         return np.ones(np.broadcast(x, y).shape)
 
-    def contamination(self, chip, e, x, y, t):
-        return np.full(np.broadcast(x, y).shape, 1.0 / e)
+    def contamination(self, chip, e, x, y, t):  # 1/E; an array of energies: a leading axis
+        e = np.asarray(e, float)
+        shape = np.broadcast(x, y).shape
+        return np.ones(e.shape + shape) / e.reshape(e.shape + (1,) * len(shape))
 
     def dead_area(self, chip, y, frame):
         return np.zeros(np.shape(y))
@@ -341,3 +343,42 @@ def test_the_azimuth_is_computed_only_for_a_vignetting_that_uses_it():
         np.testing.assert_array_equal(blocked, instrument_map(cal, whole, band, "default"))
     th, ph = chip_off_axis(det, 7, 512.5, 300.5, offsets, azimuth=False)
     assert ph is None and th == chip_off_axis(det, 7, 512.5, 300.5, offsets)[0]
+
+
+def test_blocked_maps_of_many_energies_equal_the_whole_maps(tmp_path, monkeypatch):
+    """Monochromatic and weighted bands together, more energies than one contamination call
+    takes, a contaminant that varies over the chip and with energy, and a dead area: each
+    blocked map equals the map made in one piece, band by band."""
+    import fluximage.stages.instmap as I
+
+    class Varying(FakeCalibration):
+        def contamination(self, chip, e, x, y, t):
+            e = np.asarray(e, float)
+            depth = 1e-3 * (np.asarray(x) + 2 * np.asarray(y)) / 1024
+            return np.exp(-np.multiply.outer(1.0 / e, depth))
+
+        def dead_area(self, chip, y, frame):
+            return 1e-5 * np.asarray(y, float)
+
+    det, offsets = _acis()
+    grid = pixel_grid("ACIS", 8)
+    path = tmp_path / "w.dat"
+    path.write_text("".join(f"{0.5 + 0.4 * i:.1f} {1 + i % 3}\n" for i in range(11)))
+    bands = [parse_bands("broad", "ACIS")[0], parse_bands(str(path), "ACIS")[0],
+             parse_bands("0.5:2:1.2", "ACIS")[0]]  # fmt: skip
+    monkeypatch.setattr(I, "ENERGIES_AT_ONCE", 4)
+    cal = Varying()
+    windows = {7: [Window((2, 1023), (3, 1000))]}
+
+    def geometry(rows):
+        return I.geometry_rows(det, 7, grid, windows, None, rows)
+
+    blocked = I.blocked_instrument_maps(cal, det, "ACIS", 7, grid, geometry, offsets,
+                                        (1e8, 3.2, "NONE"), bands, "default", 1024 * 100)  # fmt: skip
+    whole = setup(det, "ACIS", 7, grid, geometry_mask(det, 7, grid, windows, None), offsets,
+                  1e8, 3.2, "NONE")  # fmt: skip
+    for band, got in zip(bands, blocked, strict=True):
+        expect = instrument_map(cal, whole, band, "default")
+        np.testing.assert_array_equal(got, expect)
+        assert expect.max() > 0 and expect[0].max() == 0  # row 1 is outside the window
+    assert not np.array_equal(blocked[0], blocked[2])  # the energies differ

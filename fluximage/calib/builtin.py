@@ -144,9 +144,15 @@ class BuiltinCalibration:
         return np.broadcast_to(1.0, np.broadcast(np.asarray(chipx), np.asarray(chipy)).shape)
 
     def contamination(
-        self, chip: int, energy_kev: float, chipx: np.ndarray, chipy: np.ndarray, time_met: float
+        self,
+        chip: int,
+        energy_kev: float | np.ndarray,
+        chipx: np.ndarray,
+        chipy: np.ndarray,
+        time_met: float,
     ) -> np.ndarray:
-        """ACIS contaminant transmission at chip pixels (:mod:`.builtin_contamination`)."""
+        """ACIS contaminant transmission at chip pixels (:mod:`.builtin_contamination`);
+        an array of energies gives a leading energy axis."""
         try:
             return self.contam.transmission(int(chip), energy_kev, chipx, chipy, time_met)
         except ValueError as err:

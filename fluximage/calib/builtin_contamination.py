@@ -112,11 +112,24 @@ class ContaminationModel:
         return float(w18 * d18 + w20 * d20)
 
     def transmission(
-        self, chip: int, energy_kev: float, chipx, chipy, time_met: float
+        self, chip: int, energy_kev: float | np.ndarray, chipx, chipy, time_met: float
     ) -> np.ndarray:
-        """T(E, t) at chip pixels of an ACIS CCD, 0 < T ≤ 1."""
+        """T(E, t) at chip pixels of an ACIS CCD, 0 < T ≤ 1; a 1-D array of energies gives
+        a leading energy axis (f(x, y) is interpolated once for all of them)."""
         if chip not in ACIS_CHIPS:
             raise ValueError(f"ACIS CCD_ID must be 0-9, not {chip}")
+        energies = np.asarray(energy_kev, float)
+        f = np.asarray(self.spatial(chip, chipx, chipy))
+        out = np.empty((energies.size, f.size))
+        for layer, energy in zip(out, energies.reshape(-1), strict=True):
+            constant, slope = self.depth_terms(chip, float(energy), time_met)
+            np.multiply(f.reshape(-1), -slope, out=layer)
+            layer -= constant
+            np.exp(layer, out=layer)
+        return out.reshape(energies.shape + f.shape)[()]
+
+    def depth_terms(self, chip: int, energy_kev: float, time_met: float) -> tuple[float, float]:
+        """(a, b) of the optical depth a + b·f(x, y) at one energy and time."""
         array = "i" if chip in I_CHIPS else "s"
         tau0, tau1 = self._taus(array, time_met)
         mu = float(np.interp(float(energy_kev), self.energy_kev, self.mu))
@@ -128,9 +141,7 @@ class ContaminationModel:
             aim_chip, aim_x, aim_y = self.aimpoint[array]
             scale = late / (end0 + end1 * float(self.spatial(aim_chip, aim_x, aim_y)))
             constant, slope = constant + scale * end0, slope + scale * end1
-        out = np.asarray(self.spatial(chip, chipx, chipy) * -slope)
-        out -= constant
-        return np.exp(out, out=out)[()]
+        return constant, slope
 
 
 def _is_grid(x: np.ndarray, y: np.ndarray) -> bool:

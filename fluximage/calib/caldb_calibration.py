@@ -190,9 +190,15 @@ class CaldbCalibration:
         return table(energy_kev, chipx, chipy)
 
     def contamination(
-        self, chip: int, energy_kev: float, chipx: np.ndarray, chipy: np.ndarray, time_met: float
+        self,
+        chip: int,
+        energy_kev: float | np.ndarray,
+        chipx: np.ndarray,
+        chipy: np.ndarray,
+        time_met: float,
     ) -> np.ndarray:
-        """ACIS contaminant transmission exp(−Σ μ(E)[τ0(t) + τ1(t)·f(x, y)])."""
+        """ACIS contaminant transmission exp(−Σ μ(E)[τ0(t) + τ1(t)·f(x, y)]); an array of
+        energies gives a leading energy axis."""
         path, ext = self._one(
             "acis", "CONTAM", date=self._date(time_met), boundaries={"CCD_ID": int(chip)}
         )

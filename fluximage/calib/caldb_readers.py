@@ -158,13 +158,22 @@ class ContamLayer:
 class ContamModel:
     layers: tuple[ContamLayer, ...]
 
-    def transmission(self, energy_kev: float, chipx, chipy, time_met: float) -> np.ndarray:
-        depth = np.zeros(np.broadcast(np.asarray(chipx), np.asarray(chipy)).shape)
+    def transmission(
+        self, energy_kev: float | np.ndarray, chipx, chipy, time_met: float
+    ) -> np.ndarray:
+        """exp(−Σ_layers μ(E)[τ0(t) + τ1(t)·f(x, y)]); a 1-D array of energies gives a
+        leading energy axis (each layer's f(x, y) is evaluated once)."""
+        energies = np.asarray(energy_kev, float)
+        shape = np.broadcast(np.asarray(chipx), np.asarray(chipy)).shape
+        depth = np.zeros(energies.shape + shape)
+        flat = depth.reshape(-1, *shape)
         for layer in self.layers:
-            mu = float(np.interp(float(energy_kev), layer.energy_kev, layer.mu))
             tau0, tau1 = layer.tau(time_met)
-            depth = depth + mu * (tau0 + tau1 * layer.f(chipx, chipy))
-        return np.clip(np.exp(-depth), 0.0, 1.0)
+            column = tau0 + tau1 * layer.f(chipx, chipy)
+            for i, energy in enumerate(energies.reshape(-1)):
+                mu = float(np.interp(float(energy), layer.energy_kev, layer.mu))
+                flat[i] = flat[i] + mu * column
+        return np.clip(np.exp(-depth), 0.0, 1.0)[()]
 
 
 def _linear_extrapolated(x: np.ndarray, y: np.ndarray, at: float) -> float:

@@ -50,9 +50,18 @@ class Calibration(Protocol):
         ...
 
     def contamination(
-        self, chip: int, energy_kev: float, chipx: np.ndarray, chipy: np.ndarray, time_met: float
+        self,
+        chip: int,
+        energy_kev: float | np.ndarray,
+        chipx: np.ndarray,
+        chipy: np.ndarray,
+        time_met: float,
     ) -> np.ndarray:
-        """ACIS contaminant transmission at chip pixels at that time, 0..1."""
+        """ACIS contaminant transmission at chip pixels at that time, 0..1.
+
+        ``energy_kev``: one energy, or a 1-D array of energies; then the result has a
+        leading energy axis (the spatial part of the model is evaluated once for all).
+        """
         ...
 
     def dead_area(self, chip: int, chipy: np.ndarray, frame_time_s: float) -> np.ndarray:

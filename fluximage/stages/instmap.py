@@ -197,17 +197,24 @@ def _broadcast_one(values) -> bool:
     return a.size > 0 and all(st == 0 for st in a.strides) and bool(a.flat[0] == 1.0)
 
 
+def _energy_factor(cal: Calibration, s: InstmapSetup, energy_kev: float, scalar: float
+                   ) -> np.ndarray:  # fmt: skip
+    """V · scalar · QEU at one energy (float64, this map's own)."""
+    out = _own_float64(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg))
+    out *= scalar
+    uniformity = cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
+    if not _broadcast_one(uniformity):
+        out *= uniformity
+    return out
+
+
 def _spectral_factor(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
     """The energy-dependent part of a map: A · QE · Z · V · QEU · T_contam (float64)."""
     e = np.asarray([energy_kev], dtype=float)
     scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(s.detector, s.chip, e, s.time_met)[0])
     if s.grating.upper() not in ("", "NONE"):
         scalar *= float(cal.zeroth_order(s.grating, e)[0])
-    out = _own_float64(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg))
-    out *= scalar
-    uniformity = cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
-    if not _broadcast_one(uniformity):
-        out *= uniformity
+    out = _energy_factor(cal, s, energy_kev, scalar)
     if s.detector == "ACIS":
         out *= cal.contamination(s.chip, energy_kev, s.chipx, s.chipy, s.time_met)
     return out
@@ -250,6 +257,41 @@ def row_blocks(grid: PixelGrid, block_pixels: int = BLOCK_PIXELS) -> list[tuple[
     return [(r0, min(r0 + step, grid.ny)) for r0 in range(0, grid.ny, step)]
 
 
+#: Energies whose contamination is evaluated in one call (bounds a block's temporaries).
+ENERGIES_AT_ONCE = 8
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One energy of one band's map: spectral factor × ``scalar`` (× ``weight``)."""
+
+    band: int  # index into the bands
+    energy_kev: float
+    scalar: float  # A · QE · Z at the energy
+    weight: float | None  # normalised spectral weight; None for a monochromatic band
+
+
+def _terms(cal: Calibration, detector: str, chip: int, bands: list[Band], time_met: float,
+           grating: str) -> list[_Term]:  # fmt: skip
+    """Every (band, energy) a set of maps needs, with its energy-only factor."""
+    out = []
+    for k, band in enumerate(bands):
+        if band.weights_file is None:
+            pairs = [(band.instmap_energy, None)]
+        else:
+            weights = read_weights(band.weights_file)
+            w = weights.weight / weights.weight.sum()
+            pairs = [(float(e), float(x)) for e, x in zip(weights.energy_kev, w, strict=True)
+                     if x > 0]  # fmt: skip
+        for energy, weight in pairs:
+            e = np.asarray([energy], dtype=float)
+            scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(detector, chip, e, time_met)[0])
+            if grating.upper() not in ("", "NONE"):
+                scalar *= float(cal.zeroth_order(grating, e)[0])
+            out.append(_Term(k, float(energy), scalar, weight))
+    return out
+
+
 def blocked_instrument_maps(
     cal: Calibration,
     det: Detector,
@@ -263,31 +305,57 @@ def blocked_instrument_maps(
     units: str,
     block_pixels: int = BLOCK_PIXELS,
 ) -> list[np.ndarray]:
-    """One chip's maps for several bands, as :func:`instrument_map` on a full :func:`setup`
-    would make them, in row blocks: the pixel angles are computed once for all bands.
+    """One chip's maps for several bands, equal to what :func:`instrument_map` makes on a
+    full :func:`setup`, in row blocks.
 
     ``geometry(rows)`` gives the good fraction of output rows [r0, r1); ``conditions`` is
-    (observation mid-time MET s, ACIS frame time s, grating).  Peak memory is the float32
-    maps plus one block's temporaries, so the 16384² HRC-I and 4096×16456 HRC-S grids fit;
-    rows without any good pixel (a subarray's) are not computed.
+    (observation mid-time MET s, ACIS frame time s, grating).  Per block, what does not
+    depend on the energy (the pixel angles, the geometry × live area, the contaminant's
+    spatial pattern) is computed once for every band and energy.  Peak memory is the
+    float32 maps plus one block's temporaries, so the 16384² HRC-I and 4096×16456 HRC-S
+    grids fit; rows without any good pixel (a subarray's) are not computed.
     """
     time_met, frame_time_s, grating = conditions
     out = [np.zeros((grid.ny, grid.nx), dtype=np.float32) for _ in bands]
+    terms = [] if units == "time" else _terms(cal, detector, chip, bands, time_met, grating)
     half = 0.5 + grid.bin * 0.5
+    x = half + grid.bin * np.arange(grid.nx, dtype=float)
     for r0, r1 in row_blocks(grid, block_pixels):
         good = geometry((r0, r1))
         if not good.any():
             continue
-        x = half + grid.bin * np.arange(grid.nx, dtype=float)
+        if units == "time":
+            for maps in out:
+                maps[r0:r1] = good
+            continue
         y = half + grid.bin * np.arange(r0, r1, dtype=float)
         theta, phi = chip_off_axis(det, chip, x[None, :], y[:, None], offsets,
                                    azimuth=cal.vignetting_uses_azimuth)  # fmt: skip
-        cx, cy = np.meshgrid(x, y, copy=False)  # read-only views: rows and columns
         s = InstmapSetup(detector, chip, grid, good, np.asarray(theta),
-                         None if phi is None else np.asarray(phi), cx, cy, time_met,
-                         frame_time_s, grating)  # fmt: skip
-        for band, maps in zip(bands, out, strict=True):
-            maps[r0:r1] = instrument_map(cal, s, band, units)
+                         None if phi is None else np.asarray(phi),
+                         *np.meshgrid(x, y, copy=False),  # read-only views: rows, columns
+                         time_met, frame_time_s, grating)  # fmt: skip
+        live = good
+        if detector == "ACIS":  # geometry × (1 − dead area): 0/1 × a row factor, exact
+            live = good * (1.0 - cal.dead_area(chip, y[:, None], frame_time_s))
+        weighted = {t.band: np.zeros(good.shape) for t in terms if t.weight is not None}
+        for i0 in range(0, len(terms), ENERGIES_AT_ONCE):
+            chunk = terms[i0 : i0 + ENERGIES_AT_ONCE]
+            contam = None
+            if detector == "ACIS":
+                energies = np.array([t.energy_kev for t in chunk])
+                contam = cal.contamination(chip, energies, s.chipx, s.chipy, time_met)
+            for i, term in enumerate(chunk):
+                spectral = _energy_factor(cal, s, term.energy_kev, term.scalar)
+                if contam is not None:
+                    spectral *= contam[i]
+                if term.weight is None:
+                    np.multiply(spectral, live, out=out[term.band][r0:r1], casting="same_kind")
+                else:
+                    spectral *= term.weight
+                    weighted[term.band] += spectral
+        for k, total in weighted.items():
+            np.multiply(total, live, out=out[k][r0:r1], casting="same_kind")
     return out
 
 

@@ -370,3 +370,135 @@ def table_hdu(columns: list[fits.Column], name: str) -> fits.BinTableHDU:
     hdu = fits.BinTableHDU(name=name)
     hdu.data = fits.FITS_rec.from_columns(columns)
     return hdu
+
+
+COMMENTARY = ("COMMENT", "HISTORY", "")
+
+
+def _keyword(image: str) -> str:
+    """The keyword of a card image (HIERARCH cards parsed by astropy)."""
+    if image.startswith("HIERARCH"):
+        return fits.Card.fromstring(image[:80]).keyword.upper()
+    return image[:8].rstrip()
+
+
+class Cards:
+    """An image header as 80-character card images, in order: made and changed cheaply
+    (astropy re-indexes and re-verifies its Header on every change).
+
+    ``cards[key] = value`` or ``= (value, comment)`` changes the card in place when the
+    keyword is present (keeping its comment when none is given), else appends it;
+    commentary cards (COMMENT, HISTORY, blank) are always appended.  Values are
+    formatted by astropy's :class:`~astropy.io.fits.Card`, long strings on CONTINUE cards.
+    """
+
+    def __init__(self, images: Iterable[str] = ()) -> None:
+        self._images: list[str] = []
+        self._index: dict[str, int] = {}
+        for image in images:
+            self._add_image(image)
+
+    @classmethod
+    def of(cls, header: fits.Header, keep=lambda keyword: True) -> Cards:
+        """The cards of an astropy header whose keyword ``keep`` accepts (a copy)."""
+        return cls(card.image for card in header.cards if keep(card.keyword))
+
+    def _add_image(self, image: str) -> None:
+        key = _keyword(image)
+        if key not in COMMENTARY:
+            self._index[key] = len(self._images)
+        self._images.append(image)
+
+    def __contains__(self, keyword: str) -> bool:
+        return keyword.upper() in self._index
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __getitem__(self, keyword: str):
+        return fits.Card.fromstring(self._images[self._index[keyword.upper()]]).value
+
+    def __setitem__(self, keyword: str, value) -> None:
+        value, comment = value if isinstance(value, tuple) else (value, None)
+        key = keyword.upper()
+        at = self._index.get(key)
+        if at is not None and comment is None:
+            comment = fits.Card.fromstring(self._images[at]).comment
+        image = fits.Card(key, value, comment).image
+        if at is None:
+            self._add_image(image)
+        else:
+            self._images[at] = image
+
+    def add_comment(self, text: str) -> None:
+        self._images.append(fits.Card("COMMENT", text).image)
+
+    def add_history(self, text: str) -> None:
+        self._images.append(fits.Card("HISTORY", text).image)
+
+    def extend(self, other: Cards, *, update: bool = False) -> None:
+        """Append ``other``'s cards; a keyword already present is kept as it is, or with
+        ``update`` replaced in place."""
+        for image in other._images:
+            key = _keyword(image)
+            at = self._index.get(key) if key not in COMMENTARY else None
+            if at is None:
+                self._add_image(image)
+            elif update:
+                self._images[at] = image
+
+    def get(self, keyword: str, default=None):
+        at = self._index.get(keyword.upper())
+        return default if at is None else fits.Card.fromstring(self._images[at]).value
+
+    def keywords(self) -> list[str]:
+        return [_keyword(image) for image in self._images]
+
+    def images(self) -> list[str]:
+        """The card images (a copy), each a multiple of 80 characters."""
+        return list(self._images)
+
+    def tostring(self) -> str:
+        return "".join(self._images)
+
+    def header(self) -> fits.Header:
+        """An astropy Header of these cards (for reading them back)."""
+        return fits.Header.fromstring(self.tostring())
+
+
+_BITPIX = {"u1": 8, "i2": 16, "i4": 32, "i8": 64, "f4": -32, "f8": -64}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageFile:
+    """A FITS file of one primary image: ``data`` (2-D) under ``header`` (the structural
+    keywords SIMPLE, BITPIX, NAXIS… and EXTEND are made when it is written)."""
+
+    header: Cards
+    data: np.ndarray
+
+    def structural_cards(self) -> list[str]:
+        kind = self.data.dtype
+        bitpix = _BITPIX.get(f"{kind.kind}{kind.itemsize}")
+        if bitpix is None:
+            raise ValueError(f"Cannot write an image of type {kind}")
+        cards = [("SIMPLE", True, "conforms to FITS standard"),
+                 ("BITPIX", bitpix, "array data type"),
+                 ("NAXIS", self.data.ndim, "number of array dimensions")]  # fmt: skip
+        cards += [(f"NAXIS{i + 1}", n, "") for i, n in enumerate(reversed(self.data.shape))]
+        cards.append(("EXTEND", True, ""))
+        return [fits.Card(*c).image for c in cards]
+
+    def write(self, path: str | Path) -> None:
+        """Write the file: the header blocks, then the big-endian data padded to 2880 bytes."""
+        body = [image for image in self.header.images() if not _STRUCTURAL.match(_keyword(image))]
+        text = "".join([*self.structural_cards(), *body]) + "END".ljust(80)
+        text += " " * (-len(text) % FITS_BLOCK)
+        data = np.ascontiguousarray(self.data, dtype=self.data.dtype.newbyteorder(">"))
+        with open(path, "wb") as fh:
+            fh.write(text.encode("ascii"))
+            fh.write(memoryview(data).cast("B"))
+            fh.write(b"\0" * (-data.nbytes % FITS_BLOCK))
+
+
+_STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$")

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import __version__
-from .fitsio import table_hdu
+from .fitsio import Cards, ImageFile, table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation
@@ -31,19 +31,25 @@ TABLE_ONLY = re.compile(
 )
 
 
+def describes_observation(keyword: str) -> bool:
+    """Whether an event-header keyword is copied to products (COMMENT/HISTORY are)."""
+    return keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(keyword)
+
+
+def observation_cards(header: fits.Header) -> Cards:
+    """An event header less its table-only keywords."""
+    return Cards.of(header, describes_observation)
+
+
 def observation_keywords(obs: Observation) -> fits.Header:
-    """The event header less its table-only keywords (COMMENT/HISTORY kept)."""
-    out = fits.Header()
-    for card in obs.header.cards:
-        if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
-            out.append(fits.Card.fromstring(card.image))  # a copy: products change their own
-    return out
+    """The event header less its table-only keywords, as an astropy Header (tables)."""
+    return observation_cards(obs.header).header()
 
 
-def wcs_keywords(obs: Observation, grid: Grid) -> fits.Header:
+def wcs_keywords(obs: Observation, grid: Grid) -> Cards:
     """Celestial TAN WCS, physical P WCS and LTM/LTV for images on ``grid``."""
     sky = obs.sky
-    h = fits.Header()
+    h = Cards()
     for i, axis, crpix, crval, cdelt, ctype in (
         (1, grid.x, sky.crpix[0], sky.crval[0], sky.cdelt[0], sky.ctype[0]),
         (2, grid.y, sky.crpix[1], sky.crval[1], sky.cdelt[1], sky.ctype[1]),
@@ -72,7 +78,7 @@ def wcs_keywords(obs: Observation, grid: Grid) -> fits.Header:
     return h
 
 
-def stamp(header: fits.Header, calibration: str | None) -> None:
+def stamp(header: fits.Header | Cards, calibration: str | None) -> None:
     """Record the creator and the calibration a product was made with."""
     header["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
     if calibration:
@@ -81,18 +87,16 @@ def stamp(header: fits.Header, calibration: str | None) -> None:
 
 def sky_image(
     obs: Observation, grid: Grid, data: np.ndarray, hduname: str, calibration: str | None
-) -> fits.PrimaryHDU:
+) -> ImageFile:
     """An image on the output grid: observation keywords, WCS, block name, stamp."""
-    hdu = fits.PrimaryHDU(data)
-    h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
+    h = observation_cards(obs.header)
     h.extend(wcs_keywords(obs, grid), update=True)
     h["HDUNAME"] = (hduname, "Block name")
     stamp(h, calibration)
-    return hdu
+    return ImageFile(h, data)
 
 
-def add_keywords(header: fits.Header, extra: fits.Header | None) -> None:
+def add_keywords(header: Cards, extra: fits.Header | None) -> None:
     """Set every card of ``extra`` (e.g. the HRC-I background keywords) on ``header``."""
     for card in (extra or fits.Header()).cards:
         header[card.keyword] = (card.value, card.comment)
@@ -105,7 +109,7 @@ def counts_hdu(
     counts: np.ndarray,
     calibration: str | None = None,
     extra: fits.Header | None = None,
-) -> fits.PrimaryHDU:
+) -> ImageFile:
     """The counts image of one band, as CIAO's dmcopy binning makes it.
 
     Integer counts are written as int32; a background-subtracted image (float) as
@@ -125,23 +129,19 @@ def counts_hdu(
 def background_image_hdu(
     header: fits.Header, obs: Observation, grid: Grid, band: Band, counts: np.ndarray,
     calibration: str | None = None,
-) -> fits.PrimaryHDU:  # fmt: skip
+) -> ImageFile:  # fmt: skip
     """The HRC-I particle background of one band binned on the grid (int32 counts).
 
     Its keywords are those of the tailored background events (``header``), as dmcopy
     binning of PHRC-I_bkg.fits gives them.
     """
-    hdu = fits.PrimaryHDU(counts.astype(np.int32, copy=False))
-    h = hdu.header
-    for card in header.cards:
-        if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
-            h.append(card)
+    h = observation_cards(header)
     h.extend(wcs_keywords(obs, grid), update=True)
     h["HDUNAME"] = ("EVENTS_IMAGE", "Block name")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
     stamp(h, calibration)
-    return hdu
+    return ImageFile(h, counts.astype(np.int32, copy=False))
 
 
 def _tform(values: np.ndarray) -> str:
@@ -178,7 +178,7 @@ def background_events_hdu(
     hdu = table_hdu(cols, "EVENTS")
     h = hdu.header
     for card in header.cards:
-        if card.keyword in ("", "COMMENT", "HISTORY") or not TABLE_ONLY.match(card.keyword):
+        if describes_observation(card.keyword):
             h.append(card)
     h["HDUNAME"] = ("EVENTS", "Block name")
     sky = obs.sky
@@ -211,7 +211,7 @@ class Transaction:
 
     written: dict[str, str] = field(default_factory=dict)  # final path -> temporary path
 
-    def write(self, path: str, hdus: fits.HDUList | fits.PrimaryHDU) -> None:
+    def write(self, path: str, hdus: ImageFile | fits.HDUList | fits.PrimaryHDU) -> None:
         directory = os.path.dirname(path) or "."
         # a concurrent run that made this directory and then failed may have removed it
         os.makedirs(directory, exist_ok=True)
@@ -221,9 +221,12 @@ class Transaction:
         os.close(fd)
         try:
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; products follow the umask
-            if isinstance(hdus, fits.PrimaryHDU):
-                hdus = fits.HDUList([hdus])
-            hdus.writeto(tmp, overwrite=True, checksum=False)
+            if isinstance(hdus, ImageFile):
+                hdus.write(tmp)
+            else:
+                if isinstance(hdus, fits.PrimaryHDU):
+                    hdus = fits.HDUList([hdus])
+                hdus.writeto(tmp, overwrite=True, checksum=False)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -333,11 +336,10 @@ def instmap_hdu(
     units: str,
     detsubsys: str,
     calibration: str,
-) -> fits.PrimaryHDU:
+) -> ImageFile:
     """An instrument map in chip coordinates (cm² counts/photon; 0/1 for units=time)."""
-    hdu = fits.PrimaryHDU(data.astype(np.float32, copy=False))
+    hdu = ImageFile(observation_cards(obs.header), data.astype(np.float32, copy=False))
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
     h["HDUNAME"] = ("INSTMAP", "Block name")
     h["BUNIT"] = ("" if units == "time" else "cm**2", "counts/photon")
     h[obs.chip_column.upper()] = (chip, "Chip of this map")
@@ -360,7 +362,7 @@ def instmap_hdu(
 EXPMAP_BUNIT = {"default": "cm**2 s", "area": "cm**2", "time": "s"}
 
 
-def _band_keywords(h: fits.Header, band: Band) -> None:
+def _band_keywords(h: Cards, band: Band) -> None:
     if band.weights_file is not None:
         # a long path goes on CONTINUE cards; a comment would be truncated with a warning
         path = band.weights_file
@@ -380,7 +382,7 @@ def expmap_hdu(
     units: str,
     calibration: str | None,
     chip: int | None = None,
-) -> fits.PrimaryHDU:
+) -> ImageFile:
     """An exposure map on the output grid (cm² s, cm² or s by ``units``)."""
     hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "EXPMAP", calibration)
     h = hdu.header
@@ -401,7 +403,7 @@ def flux_hdu(
     bunit: str,
     calibration: str | None,
     extra: fits.Header | None = None,
-) -> fits.PrimaryHDU:
+) -> ImageFile:
     """The exposure-corrected image (block PFLUX_IMAGE); ``extra`` as for counts images."""
     hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "PFLUX_IMAGE", calibration)
     h = hdu.header
@@ -416,7 +418,7 @@ def flux_hdu(
 def psfmap_hdu(
     obs: Observation, grid: Grid, band: Band, data: np.ndarray, ecf: float, source: str,
     calibration: str | None,
-) -> fits.PrimaryHDU:  # fmt: skip
+) -> ImageFile:  # fmt: skip
     """The PSF-size map (block PSFMAP): arcsec enclosing ``ecf``, NaN outside the exposure."""
     hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float32), "PSFMAP", calibration)
     h = hdu.header

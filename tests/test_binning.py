@@ -103,7 +103,13 @@ def test_counts_header(tmp_path):
     grid = parse_grid_text(GRID, 0.492)
     band = parse_bands("0.5:2:1", "ACIS")[0]
     hdu = counts_hdu(src.obs, grid, band, counts_images(src, grid, [band])["0.5-2"])
-    h = hdu.header
+    t = Transaction()
+    t.write(str(tmp_path / "c.img"), hdu)
+    t.commit()
+    with fits.open(tmp_path / "c.img") as f:
+        f.verify("exception")
+        h = f[0].header
+        np.testing.assert_array_equal(f[0].data, hdu.data)
     assert h["NAXIS1"] == 125 and h["NAXIS2"] == 125 and h["BITPIX"] == 32
     assert h["ENERGYLO"] == 0.5 and h["ENERGYHI"] == 2.0
     assert h.comments["ENERGYLO"] == "[keV] Min photon energy in the image"
@@ -146,7 +152,7 @@ def _events_land_in_their_pixels(evt_path, filt, grid_text=None, binsize=8, arcs
     evt_wcs.wcs.crpix = list(obs.sky.crpix)
     evt_wcs.wcs.cdelt = list(obs.sky.cdelt)
     ra, dec = evt_wcs.wcs_pix2world(ex, ey, 1)
-    px, py = WCS(hdu.header).wcs_world2pix(ra, dec, 1)
+    px, py = WCS(hdu.header.header()).wcs_world2pix(ra, dec, 1)
     ix, iy = grid.x.index(ex), grid.y.index(ey)
     inside = (ix >= 0) & (iy >= 0)
     if band.lo_kev is not None:

@@ -719,3 +719,64 @@ def test_a_gz_event_list_within_the_limit_is_decompressed_once(tmp_path):
     got = fitsio.read_columns(events, ["x", "energy"])
     np.testing.assert_array_equal(got["x"], expect["x"])
     np.testing.assert_array_equal(got["energy"], expect["energy"])
+
+
+# ---- writing images --------------------------------------------------------------
+
+
+def test_cards_set_like_an_astropy_header():
+    """A keyword set again keeps its place (and its comment when none is given); new ones
+    and commentary cards are appended; long strings go on CONTINUE cards."""
+    from fluximage.fitsio import Cards
+
+    h = Cards()
+    h["OBJECT"] = ("M31", "target")
+    h["EXPOSURE"] = 1000.5
+    h.add_comment("a note")
+    h["OBJECT"] = "M33"
+    h["exposure"] = (2000.0, "[s] live time")
+    h["LONGPATH"] = "x" * 100
+    h.add_history("made here")
+    assert h.keywords() == ["OBJECT", "EXPOSURE", "COMMENT", "LONGPATH", "HISTORY"]
+    back = h.header()
+    assert back["OBJECT"] == "M33" and back.comments["OBJECT"] == "target"
+    assert back["EXPOSURE"] == 2000.0 and back.comments["EXPOSURE"] == "[s] live time"
+    assert back["LONGPATH"] == "x" * 100 and "CONTINUE" in h.tostring()
+    assert str(back["COMMENT"]) == "a note" and str(back["HISTORY"]) == "made here"
+    assert h["OBJECT"] == "M33" and "object" in h and h.get("NONE", 7) == 7
+    assert all(len(image) % 80 == 0 for image in h.images())
+    other = Cards()
+    other["OBJECT"], other["NEW"] = "X", 1
+    kept = Cards(h.images())
+    kept.extend(other)
+    assert kept["OBJECT"] == "M33" and kept["NEW"] == 1  # present: kept as it was
+    h.extend(other, update=True)
+    assert h["OBJECT"] == "X" and h.keywords().index("OBJECT") == 0  # replaced in place
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
+def test_image_file_round_trip(tmp_path, dtype):
+    """An ImageFile reads back (astropy, verified) with its data, its structural keywords
+    made from the data, and its cards in order; the file is whole 2880-byte blocks."""
+    from fluximage.fitsio import Cards, ImageFile
+
+    data = (np.arange(7 * 13).reshape(7, 13) * 1.5 - 20).astype(dtype)
+    h = Cards()
+    h["NAXIS1"] = 99  # stale structural keywords are not written
+    h["BUNIT"] = ("cm**2 s", "units")
+    h.add_history("x")
+    ImageFile(h, data).write(tmp_path / "i.fits")
+    assert (tmp_path / "i.fits").stat().st_size % 2880 == 0
+    with fits.open(tmp_path / "i.fits") as f:
+        f.verify("exception")
+        assert len(f) == 1
+        np.testing.assert_array_equal(f[0].data, data)
+        assert f[0].data.dtype == np.dtype(dtype).newbyteorder(">")
+        hdr = f[0].header
+        assert list(hdr.keys())[:6] == ["SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND"]
+        assert (hdr["NAXIS1"], hdr["NAXIS2"]) == (13, 7) and hdr["BUNIT"] == "cm**2 s"
+        expected = fits.PrimaryHDU(data).header
+        for key in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND"):
+            assert hdr[key] == expected[key]
+    with pytest.raises(ValueError, match="Cannot write an image"):
+        ImageFile(Cards(), np.zeros((2, 2), dtype=np.complex64)).write(tmp_path / "c.fits")

@@ -68,7 +68,7 @@ def test_instmap_header(tmp_path, monkeypatch):
         prepared.calibration.source,
     )
     path = tmp_path / "7_broad.instmap"
-    hdu.writeto(path)
+    hdu.write(path)
     h = fits.getheader(path)
     assert (h["CCD_ID"], h["BUNIT"], h["ENERGY"], h["MIRROR"], h["DETSUBSY"]) == (
         7,

@@ -5,7 +5,9 @@ first task, in creation order, whose prerequisites are complete.  With more than
 one worker each task is handed to a pool of threads as soon as its prerequisites
 are complete (numpy releases the GIL, and threads share the large arrays instead
 of copying them); there are no waves, so a long task (binning the events) does
-not hold back the tasks that do not need it.  The first failure aborts the run:
+not hold back the tasks that do not need it.  While the pool runs, BLAS (numpy's
+matrix products) is held to one thread: its own threads would otherwise compete
+with the pool's for the cores (and spin while they wait).  The first failure aborts the run:
 nothing else is started, and the exception propagates.
 
 Each task may belong to a group whose message is printed when the group's first
@@ -21,6 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ class TaskGraph:
                             if all(a in finished for a in self.tasks[n].after))  # fmt: skip
                 done(task, start(task))
             return results
-        self._run_on_threads(workers, pending, finished, start, done)
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._run_on_threads(workers, pending, finished, start, done)
         return results
 
     def _run_on_threads(self, workers: int, pending: list[str], finished: set[str],

@@ -126,3 +126,28 @@ def test_a_task_starts_when_its_prerequisites_finish_not_after_a_wave():
     g.add("quick", lambda r: "q")
     g.add("after_quick", lambda r: ran.set() or r["quick"], after=["quick"])
     assert g.run(workers=2) == {"long": True, "quick": "q", "after_quick": "q"}
+
+
+def test_blas_runs_on_one_thread_while_the_pool_runs():
+    """The pool's threads are the parallelism: inside a task numpy's BLAS has one thread;
+    the setting is restored after the run (and left alone by the serial runner)."""
+    import numpy as np  # noqa: F401  (loads BLAS)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads(_):
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads(None)
+        if not before:
+            pytest.skip("no BLAS library that threadpoolctl can see")
+        g = TaskGraph()
+        g.add("a", blas_threads)
+        g.add("b", blas_threads)
+        results = g.run(workers=2)
+        assert results["a"] == results["b"] == [1] * len(before)
+        assert blas_threads(None) == before
+        assert TaskGraph().run(workers=1) == {}
+        g1 = TaskGraph()
+        g1.add("a", blas_threads)
+        assert g1.run(workers=1)["a"] == before

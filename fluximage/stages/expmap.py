@@ -45,6 +45,7 @@ from functools import cached_property
 
 import numpy as np
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
 from ..geometry.grid import Grid, GridPart
 from ..geometry.pixlib import (
@@ -485,6 +486,7 @@ def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, worke
     if parts == 1:
         run(todo)
     else:
-        Parallel(n_jobs=parts, prefer="threads")(
-            delayed(run)(part) for part in np.array_split(todo, parts)
-        )
+        with threadpool_limits(limits=1, user_api="blas"):  # the threads are the parallelism
+            Parallel(n_jobs=parts, prefer="threads")(
+                delayed(run)(part) for part in np.array_split(todo, parts)
+            )

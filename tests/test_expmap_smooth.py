@@ -230,3 +230,29 @@ def test_correlate_is_scipy_fftconvolve_with_the_flipped_kernel(shape, size):
                 if 0 <= j + dj < shape[0] and 0 <= i + di < shape[1]:
                     direct[j, i] += kernel[r + dj, r + di] * table[j + dj, i + di]
         assert S.correlate(table, kernel)[j, i] == pytest.approx(direct[j, i], rel=1e-10)
+
+
+def test_maps_made_side_by_side_are_looked_up_without_a_copy(dithered):
+    """Maps made in the lookup table's layout (instmaps.side_by_side) are used in place,
+    with the same sums as separate maps; any other arrangement is copied."""
+    from dataclasses import replace
+
+    from fluximage.stages.instmaps import side_by_side
+
+    det, frame, chip, hist, grid = dithered
+    pixels = PixelGrid(1024, 1024, 1)
+    alone = [curved_map(chip, pixels, "a", 1.0), smooth_map(chip, pixels)]
+    views = side_by_side(pixels, 2)
+    for view, m in zip(views, alone, strict=True):
+        view[...] = m.data
+    shared = [replace(m, data=v) for m, v in zip(alone, views, strict=True)]
+    table = E._Table.create(shared)
+    assert np.shares_memory(table.values, views[0]) and table.values.shape == (1026 * 1026, 2)
+    assert not np.shares_memory(E._Table.create(alone).values, alone[0].data)
+    for other in (shared[::-1], shared[:1], [shared[0], shared[0]]):
+        assert E._side_by_side(other) is None
+    np.testing.assert_array_equal(E._Table.create(shared).values, E._Table.create(alone).values)
+    got = E.exposure_maps(det, chip, shared, hist, grid, frame, False, smooth=False)
+    expect = E.exposure_maps(det, chip, alone, hist, grid, frame, False, smooth=False)
+    for a, b in zip(got, expect, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -235,6 +235,9 @@ class _Table:
     def create(cls, instmaps: Sequence[InstrumentMap]) -> _Table:
         px = instmaps[0].pixels
         cells = (px.nx + 2) * (px.ny + 2)
+        shared = _side_by_side(instmaps)
+        if shared is not None:  # made in this layout (instmaps.side_by_side): no copy
+            return cls(shared.reshape(cells, len(instmaps)), px.nx, px.ny, px.bin)
         # the maps' own type (float32): half the bytes to fill and to look up; the sums
         # are still float64 (the weights are)
         dtype = np.result_type(*(m.data.dtype for m in instmaps))
@@ -263,6 +266,28 @@ class _Table:
         if self.values.shape[1] == 1:  # one band: a flat take is faster
             return self.values[:, 0].take(iy)[..., None]
         return self.values.take(iy, axis=0)
+
+
+def _side_by_side(instmaps: Sequence[InstrumentMap]) -> np.ndarray | None:
+    """The (ny + 2, nx + 2, bands) table whose interior band k is map k, if the maps are
+    exactly its views (and nothing else is in it), else None."""
+    base = instmaps[0].data.base
+    px = instmaps[0].pixels
+    if not isinstance(base, np.ndarray) or base.shape != (px.ny + 2, px.nx + 2, len(instmaps)):
+        return None
+    if not base.flags.c_contiguous:
+        return None
+
+    def address(a: np.ndarray) -> int:
+        return a.__array_interface__["data"][0]
+
+    for k, m in enumerate(instmaps):
+        view = base[1:-1, 1:-1, k]
+        same = m.data.base is base and (m.data.shape, m.data.strides) == (view.shape, view.strides)
+        same = same and address(m.data) == address(view)
+        if not same:
+            return None
+    return base
 
 
 @dataclass(frozen=True, eq=False)

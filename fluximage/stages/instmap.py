@@ -63,7 +63,7 @@ def pixel_grid(detector: str, binsize: float) -> PixelGrid:
 
 
 #: Output pixels of one row block: bounds the temporaries (angles, factors) of a map.
-BLOCK_PIXELS = 1 << 18
+BLOCK_PIXELS = 1 << 17
 BYTES_PER_BLOCK_PIXEL = 120  # coordinates, angles, geometry and factors, float64
 
 
@@ -304,9 +304,11 @@ def blocked_instrument_maps(
     bands: list[Band],
     units: str,
     block_pixels: int = BLOCK_PIXELS,
+    out: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """One chip's maps for several bands, equal to what :func:`instrument_map` makes on a
-    full :func:`setup`, in row blocks.
+    full :func:`setup`, in row blocks; into ``out`` (zeroed float32 (ny, nx) arrays, views
+    allowed) when given.
 
     ``geometry(rows)`` gives the good fraction of output rows [r0, r1); ``conditions`` is
     (observation mid-time MET s, ACIS frame time s, grating).  Per block, what does not
@@ -316,7 +318,8 @@ def blocked_instrument_maps(
     grids fit; rows without any good pixel (a subarray's) are not computed.
     """
     time_met, frame_time_s, grating = conditions
-    out = [np.zeros((grid.ny, grid.nx), dtype=np.float32) for _ in bands]
+    if out is None:
+        out = [np.zeros((grid.ny, grid.nx), dtype=np.float32) for _ in bands]
     terms = [] if units == "time" else _terms(cal, detector, chip, bands, time_met, grating)
     half = 0.5 + grid.bin * 0.5
     x = half + grid.bin * np.arange(grid.nx, dtype=float)

@@ -87,6 +87,14 @@ def instmap_context(
     return InstmapContext(detector, pixels, (obs.tstart + obs.tstop) / 2, frame_time, bad)
 
 
+def side_by_side(pixels: PixelGrid, n: int) -> list[np.ndarray]:
+    """``n`` zeroed float32 maps laid out as the exposure maps look them up: map k is
+    ``table[1:-1, 1:-1, k]`` of one (ny + 2, nx + 2, n) table with a zero border, so
+    the exposure maps of the chip need not copy them into one."""
+    table = np.zeros((pixels.ny + 2, pixels.nx + 2, n), dtype=np.float32)
+    return [table[1:-1, 1:-1, k] for k in range(n)]
+
+
 def chip_instrument_maps(
     inputs: Inputs,
     det: Detector,
@@ -113,7 +121,7 @@ def chip_instrument_maps(
         distinct.setdefault(map_key(band, units), band)
     made = dict(zip(distinct, blocked_instrument_maps(
         cal, det, ctx.detector, chip, ctx.pixels, geometry, offsets, conditions,
-        list(distinct.values()), units,
+        list(distinct.values()), units, out=side_by_side(ctx.pixels, len(distinct)),
     ), strict=True))  # fmt: skip
     maps: dict[str, InstrumentMap] = {}
     for band in inputs.bands:

@@ -745,6 +745,9 @@ def test_cards_set_like_an_astropy_header():
     assert str(back["COMMENT"]) == "a note" and str(back["HISTORY"]) == "made here"
     assert h["OBJECT"] == "M33" and "object" in h and h.get("NONE", 7) == 7
     assert all(len(image) % 80 == 0 for image in h.images())
+    for value in (1, 1.0, True, 8, 8.0):  # cached images keep the value's type
+        h["TYPED"] = value
+        assert h.header()["TYPED"] == value and type(h.header()["TYPED"]) is type(value)
     other = Cards()
     other["OBJECT"], other["NEW"] = "X", 1
     kept = Cards(h.images())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..geometry.grid import Grid, fmt, user_grid
@@ -59,6 +60,15 @@ class Inputs:
     background: BackgroundSource | None = None  # HRC-I particle background to subtract
 
 
+def _in_background(func, *args) -> Future:
+    """``func(*args)`` on a thread of its own (numpy and file reads release the GIL)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fluximage-read")
+    try:
+        return pool.submit(func, *args)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends when the call returns
+
+
 def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     check_infile(params)
     spec, listed = resolve_infile(params.infile, report)
@@ -71,6 +81,9 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     for band in bands:
         report(band.message)
     obs.hrc_detector  # noqa: B018 - raises for an HRC DETNAM that is neither HRC-I nor HRC-S
+    # the needed columns are read once (for the chips here and the counts images later),
+    # while the ancillary files are found and checked
+    reading = _in_background(EventSource(obs, event_filter).preloaded, counted_columns(obs, bands))
     binsize, grid = None, None
     if params.xygrid == "":
         check_binsize(params)
@@ -99,8 +112,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     created_dir = (os.path.dirname(prefix) or ".") if created else None
     try:
         report()
-        # the needed columns read once, for the chips here and the counts images later
-        events = EventSource(obs, event_filter).preloaded(counted_columns(obs, bands))
+        events = reading.result()
         if grid is None:
             chips = events.chips()
             if not chips:

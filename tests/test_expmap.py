@@ -217,6 +217,35 @@ def test_only_pixels_near_the_chip_are_computed():
     assert np.isin(np.flatnonzero(direct), fp.flat).all()
 
 
+@pytest.mark.parametrize(("name", "chip", "roll"), [("ACIS", 3, ROLL0), ("ACIS", 7, 301.0),
+                                                   ("HRC-I", 0, 12.0)])  # fmt: skip
+def test_sky_to_chip_homography_equals_pixlib(name, chip, roll, monkeypatch):
+    """The mean-aspect chip positions of the footprint come from a fitted homography:
+    within 1e-8 pixel of pixlib over the chip and its margin, and the same footprint
+    (pixels, and positions to 1e-8) as pixlib gives when the fit is refused."""
+    det = detector(name)
+    frame = frame_for(det)
+    aspect = AspectSamples(np.array([RA0]), np.array([DEC0]), np.array([roll]))
+    fit = E.fit_sky_to_chip(det, chip, frame, aspect, 40.0)
+    assert fit.error_pix < 1e-9
+    rng = np.random.default_rng(5)
+    n_x, n_y = (float(v) for v in chip_size(det.instrument, chip))
+    cx = rng.uniform(-39.5, n_x + 40.5, 500)
+    cy = rng.uniform(-39.5, n_y + 40.5, 500)
+    sx, sy = chip_to_sky(det, chip, cx, cy, aspect, frame)
+    exact = sky_to_chip(det, chip, sx, sy, aspect[0], frame)[:2]
+    got = fit(sx, sy)
+    assert np.abs(got[0] - exact[0]).max() < 1e-8 and np.abs(got[1] - exact[1]).max() < 1e-8
+    grid = grid_over(det, chip, frame, 4.0 if name == "ACIS" else 16.0, aspect=aspect)
+    fast = E.footprint(det, chip, grid, frame, aspect, 20.0)
+    monkeypatch.setattr(E, "MEAN_FIT_ERROR_PIX", -1.0)  # refuse the fit: pixlib
+    slow = E.footprint(det, chip, grid, frame, aspect, 20.0)
+    np.testing.assert_array_equal(fast.flat, slow.flat)
+    np.testing.assert_allclose(fast.chipx, slow.chipx, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(fast.chipy, slow.chipy, rtol=0, atol=1e-8)
+    assert len(fast.flat) > 1000
+
+
 def test_single_bin_footprint_is_the_chip_polygon():
     det = detector("ACIS")
     frame = frame_for(det)

@@ -15,6 +15,7 @@ import numpy as np
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, chip_size, chip_to_sky, sky_to_chip
 
 AFFINE_ERROR_PIX = 1e-6  # use the affine fit when it is this good (chip pixels)
+MEAN_FIT_ERROR_PIX = 1e-8  # sky → c₀ by a homography only when this good (else pixlib)
 MAX_FIT_ERROR_PIX = 1e-4  # else the homography if this good; else pixlib per bin
 _FIT_LATTICE = 7  # fit points per axis over the chip (a second, interleaved lattice checks)
 
@@ -124,3 +125,59 @@ def fit_bin_transforms(
     fit_error = affine_error if affine else error(matrix)
     to_chip = np.array([[scale, 0.0, centre[0]], [0.0, scale, centre[1]], [0.0, 0.0, 1.0]])
     return BinTransforms(to_chip @ matrix, centre, scale, affine, fit_error, shift)
+
+
+@dataclass(frozen=True, eq=False)
+class SkyToChip:
+    """A homography from sky pixels to chip pixels at one aspect (c₀ = H(x, y))."""
+
+    matrix: np.ndarray  # (3, 3) on normalised sky (x − centre)/scale → normalised chip
+    sky_centre: np.ndarray  # (2,)
+    sky_scale: float
+    chip_centre: np.ndarray  # (2,)
+    chip_scale: float
+    error_pix: float  # largest error on the check lattice (chip pixels)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chip (x, y) of sky (x, y); the arguments broadcast (a row and a column give a
+        grid)."""
+        u = (np.asarray(x, float) - self.sky_centre[0]) / self.sky_scale
+        v = (np.asarray(y, float) - self.sky_centre[1]) / self.sky_scale
+        m = self.matrix
+        den = (m[2, 0] * u + m[2, 2]) + m[2, 1] * v
+        cx = ((m[0, 0] * u + m[0, 2]) + m[0, 1] * v) / den
+        cy = ((m[1, 0] * u + m[1, 2]) + m[1, 1] * v) / den
+        cx *= self.chip_scale
+        cx += self.chip_centre[0]
+        cy *= self.chip_scale
+        cy += self.chip_centre[1]
+        return cx, cy
+
+
+def fit_sky_to_chip(
+    det: Detector, chip: int, frame: SkyFrame, aspect: AspectSamples, margin_pix: float
+) -> SkyToChip:
+    """pixlib's sky → chip at one aspect as a homography (the chain is projective), fitted
+    on a lattice over the chip grown by ``margin_pix`` and checked on another."""
+    n_x, n_y = (float(n) for n in chip_size(det.instrument, chip))
+    chip_centre = np.array([0.5 + n_x / 2, 0.5 + n_y / 2])
+    chip_scale = max(n_x, n_y) / 2 + margin_pix
+
+    def points(count: int, offset: float) -> tuple[np.ndarray, np.ndarray]:
+        t = (np.arange(count) + offset) / (count - 1)
+        gx, gy = np.meshgrid(0.5 - margin_pix + (n_x + 2 * margin_pix) * t,
+                             0.5 - margin_pix + (n_y + 2 * margin_pix) * t)  # fmt: skip
+        sx, sy = chip_to_sky(det, chip, gx.ravel(), gy.ravel(), aspect, frame)
+        cx, cy, _ = sky_to_chip(det, chip, sx, sy, aspect[0], frame)
+        return np.stack([sx, sy], -1), np.stack([cx, cy], -1)
+
+    sky, c0 = points(_FIT_LATTICE, 0.0)
+    sky_check, c0_check = points(_FIT_LATTICE - 1, 0.5)
+    sky_centre = sky.mean(axis=0)
+    sky_scale = float(np.abs(sky - sky_centre).max())
+    matrix = fit_projective((sky - sky_centre) / sky_scale,
+                            ((c0 - chip_centre) / chip_scale)[None])[0]  # fmt: skip
+    fit = SkyToChip(matrix, sky_centre, sky_scale, chip_centre, chip_scale, 0.0)
+    px, py = fit(sky_check[:, 0], sky_check[:, 1])
+    error = float(np.hypot(px - c0_check[:, 0], py - c0_check[:, 1]).max())
+    return SkyToChip(matrix, sky_centre, sky_scale, chip_centre, chip_scale, error)

@@ -500,13 +500,53 @@ class ImageFile:
     def write(self, path: str | Path) -> None:
         """Write the file: the header blocks, then the big-endian data padded to 2880 bytes."""
         body = [image for image in self.header.images() if not _STRUCTURAL.match(_keyword(image))]
-        text = "".join([*self.structural_cards(), *body]) + "END".ljust(80)
-        text += " " * (-len(text) % FITS_BLOCK)
         data = np.ascontiguousarray(self.data, dtype=self.data.dtype.newbyteorder(">"))
         with open(path, "wb") as fh:
-            fh.write(text.encode("ascii"))
+            fh.write(_padded_text([*self.structural_cards(), *body]))
             fh.write(memoryview(data).cast("B"))
             fh.write(b"\0" * (-data.nbytes % FITS_BLOCK))
 
 
 _STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$")
+
+
+def _padded_text(images: Iterable[str]) -> bytes:
+    text = "".join(images) + "END".ljust(80)
+    return (text + " " * (-len(text) % FITS_BLOCK)).encode("ascii")
+
+
+@dataclass(frozen=True, eq=False)
+class TableFile:
+    """A FITS file of one binary table after an empty primary array: the table's
+    structural cards (XTENSION … TFORMn, TTYPEn, TUNITn, EXTNAME, as astropy makes them
+    for the columns) and then ``header``.  Numeric and string columns only."""
+
+    structure: Cards
+    header: Cards
+    data: np.ndarray  # records, any byte order
+
+    @classmethod
+    def of(cls, columns: list[fits.Column], name: str) -> TableFile:
+        hdu = table_hdu(columns, name)
+        codes = [_TFORM.match(str(c.format)).group(2) for c in hdu.columns]
+        if any(code not in "BIJKEDA" for code in codes):  # L and X are stored converted
+            raise ValueError(f"Cannot write table columns of formats {codes}")
+        return cls(Cards.of(hdu.header), Cards(), np.asarray(hdu.data))
+
+    @property
+    def name(self) -> str:
+        return str(self.structure["EXTNAME"])
+
+    def write(self, path: str | Path) -> None:
+        primary = [card_image("SIMPLE", True, "conforms to FITS standard"),
+                   card_image("BITPIX", 8, "array data type"),
+                   card_image("NAXIS", 0, "number of array dimensions"),
+                   card_image("EXTEND", True, "")]  # fmt: skip
+        reserved = set(self.structure.keywords())
+        extra = [image for image in self.header.images() if _keyword(image) not in reserved]
+        rows = self.data.astype(self.data.dtype.newbyteorder(">"))
+        with open(path, "wb") as fh:
+            fh.write(_padded_text(primary))
+            fh.write(_padded_text([*self.structure.images(), *extra]))
+            fh.write(memoryview(rows).cast("B"))
+            fh.write(b"\0" * (-rows.nbytes % FITS_BLOCK))

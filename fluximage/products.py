@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import __version__
-from .fitsio import Cards, ImageFile, table_hdu
+from .fitsio import Cards, ImageFile, TableFile, table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation
@@ -211,7 +211,9 @@ class Transaction:
 
     written: dict[str, str] = field(default_factory=dict)  # final path -> temporary path
 
-    def write(self, path: str, hdus: ImageFile | fits.HDUList | fits.PrimaryHDU) -> None:
+    def write(
+        self, path: str, hdus: ImageFile | TableFile | fits.HDUList | fits.PrimaryHDU
+    ) -> None:
         directory = os.path.dirname(path) or "."
         # a concurrent run that made this directory and then failed may have removed it
         os.makedirs(directory, exist_ok=True)
@@ -221,7 +223,7 @@ class Transaction:
         os.close(fd)
         try:
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; products follow the umask
-            if isinstance(hdus, ImageFile):
+            if isinstance(hdus, ImageFile | TableFile):
                 hdus.write(tmp)
             else:
                 if isinstance(hdus, fits.PrimaryHDU):
@@ -252,7 +254,7 @@ class Transaction:
         self.written.clear()
 
 
-def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> fits.BinTableHDU:
+def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> TableFile:
     """The observation FOV as a CIAO region file: one closed polygon per chip.
 
     Polygons shorter than the longest are padded with their first vertex, as
@@ -275,9 +277,9 @@ def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> fit
         fits.Column(name="COMPONENT", format="1I", array=np.arange(1, rows + 1, dtype=np.int16)),
         fits.Column(name="CCD_ID", format="1I", array=np.array([f.chip for f in fovs], np.int16)),
     ]
-    hdu = table_hdu(cols, "FOV")
+    hdu = TableFile.of(cols, "FOV")
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
+    h.extend(observation_cards(obs.header))
     h["HDUNAME"] = ("FOV", "Block name")
     h["HDUCLASS"], h["HDUCLAS1"], h["HDUCLAS2"] = "ASC", "REGION", "FOV"
     h["CONTENT"] = ("FOV", "CXC Content key")
@@ -292,7 +294,7 @@ def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> fit
     return hdu
 
 
-def asphist_hdu(obs: Observation, hist, calibration: str | None = None) -> fits.BinTableHDU:
+def asphist_hdu(obs: Observation, hist, calibration: str | None = None) -> TableFile:
     """An ASPHIST block: one row per occupied bin (offsets arcsec, duration s)."""
     cols = [
         fits.Column(name="X_OFFSET", format="D", unit="arcsec", array=hist.x_offset),
@@ -306,9 +308,9 @@ def asphist_hdu(obs: Observation, hist, calibration: str | None = None) -> fits.
         fits.Column(name="DZ", format="D", unit="mm", array=hist.dz),
         fits.Column(name="DTHETA", format="D", unit="deg", array=hist.dtheta),
     ]
-    hdu = table_hdu(cols, "ASPHIST")
+    hdu = TableFile.of(cols, "ASPHIST")
     h = hdu.header
-    h.extend(observation_keywords(obs), unique=True)
+    h.extend(observation_cards(obs.header))
     total = hist.total_duration
     weights = hist.duration / total if total > 0 else hist.duration
     h["HDUNAME"] = ("ASPHIST", "Block name")

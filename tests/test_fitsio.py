@@ -783,3 +783,33 @@ def test_image_file_round_trip(tmp_path, dtype):
             assert hdr[key] == expected[key]
     with pytest.raises(ValueError, match="Cannot write an image"):
         ImageFile(Cards(), np.zeros((2, 2), dtype=np.complex64)).write(tmp_path / "c.fits")
+
+
+def test_table_file_round_trip(tmp_path):
+    """A TableFile reads back (astropy, verified): an empty primary array, then the
+    table with its columns, units and name, and the extra cards after the structure."""
+    from fluximage.fitsio import TableFile
+
+    x = np.arange(12.0).reshape(3, 4) - 2.5
+    cols = [fits.Column(name="X", format="4D", unit="pixel", array=x),
+            fits.Column(name="SHAPE", format="16A", array=np.array(["Polygon", "Circle", "Box"])),
+            fits.Column(name="CCD_ID", format="1I", array=np.array([0, 3, 7], np.int16)),
+            fits.Column(name="F", format="E", array=np.array([1.5, -2.0, 3.25], np.float32))]  # fmt: skip
+    t = TableFile.of(cols, "FOV")
+    t.header["HDUNAME"] = ("FOV", "Block name")
+    t.header["TFIELDS"] = 99  # a structural keyword in the extra cards is not written
+    t.header.add_history("made here")
+    t.write(tmp_path / "t.fits")
+    assert (tmp_path / "t.fits").stat().st_size % 2880 == 0
+    with fits.open(tmp_path / "t.fits") as f:
+        f.verify("exception")
+        assert len(f) == 2 and f[0].data is None and f[0].header["NAXIS"] == 0
+        table = f["FOV"]
+        assert table.header["TFIELDS"] == 4 and table.header["HDUNAME"] == "FOV"
+        assert table.header["TUNIT1"] == "pixel" and str(table.header["HISTORY"]) == "made here"
+        np.testing.assert_array_equal(table.data["X"], x)
+        assert list(table.data["SHAPE"]) == ["Polygon", "Circle", "Box"]
+        np.testing.assert_array_equal(table.data["CCD_ID"], [0, 3, 7])
+        np.testing.assert_array_equal(table.data["F"], [1.5, -2.0, 3.25])
+    with pytest.raises(ValueError, match="Cannot write table columns of formats"):
+        TableFile.of([fits.Column(name="B", format="L", array=np.array([True, False]))], "T")

@@ -158,7 +158,7 @@ def test_fov_and_asphist_files(tmp_path, monkeypatch):
     prepared = prepare(resolve_inputs(params, Log()), Log())
     fov = fov_hdu(prepared.inputs.obs, prepared.fov)
     path = tmp_path / "1843.fov"
-    fov.writeto(path)
+    fov.write(path)
     t = fits.getdata(path, "FOV")
     h = fits.getheader(path, "FOV")
     assert (h["HDUCLAS1"], h["HDUCLAS2"], h["CONTENT"], h["OBS_ID"]) == (

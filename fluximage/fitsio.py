@@ -500,14 +500,26 @@ class ImageFile:
     def write(self, path: str | Path) -> None:
         """Write the file: the header blocks, then the big-endian data padded to 2880 bytes."""
         body = [image for image in self.header.images() if not _STRUCTURAL.match(_keyword(image))]
-        data = np.ascontiguousarray(self.data, dtype=self.data.dtype.newbyteorder(">"))
         with open(path, "wb") as fh:
             fh.write(_padded_text([*self.structural_cards(), *body]))
-            fh.write(memoryview(data).cast("B"))
-            fh.write(b"\0" * (-data.nbytes % FITS_BLOCK))
+            _write_big_endian(fh, self.data)
 
 
 _STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$")
+
+
+WRITE_CHUNK_BYTES = 1 << 20
+
+
+def _write_big_endian(fh, data: np.ndarray) -> None:
+    """``data`` (rows along the first axis) as FITS stores it, big-endian and padded to
+    2880 bytes, converted a chunk of rows at a time (no copy of the whole array)."""
+    rows = max(1, WRITE_CHUNK_BYTES // max(1, data[:1].nbytes))
+    big = data.dtype.newbyteorder(">")
+    for start in range(0, len(data), rows):
+        chunk = np.ascontiguousarray(data[start : start + rows], dtype=big)
+        fh.write(memoryview(chunk).cast("B"))
+    fh.write(b"\0" * (-data.nbytes % FITS_BLOCK))
 
 
 def _padded_text(images: Iterable[str]) -> bytes:
@@ -544,9 +556,7 @@ class TableFile:
                    card_image("EXTEND", True, "")]  # fmt: skip
         reserved = set(self.structure.keywords())
         extra = [image for image in self.header.images() if _keyword(image) not in reserved]
-        rows = self.data.astype(self.data.dtype.newbyteorder(">"))
         with open(path, "wb") as fh:
             fh.write(_padded_text(primary))
             fh.write(_padded_text([*self.structure.images(), *extra]))
-            fh.write(memoryview(rows).cast("B"))
-            fh.write(b"\0" * (-rows.nbytes % FITS_BLOCK))
+            _write_big_endian(fh, self.data)

@@ -757,12 +757,14 @@ def test_cards_set_like_an_astropy_header():
     assert h["OBJECT"] == "X" and h.keywords().index("OBJECT") == 0  # replaced in place
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 50])  # one piece, or a few rows at a time
 @pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
-def test_image_file_round_trip(tmp_path, dtype):
+def test_image_file_round_trip(tmp_path, dtype, chunk, monkeypatch):
     """An ImageFile reads back (astropy, verified) with its data, its structural keywords
     made from the data, and its cards in order; the file is whole 2880-byte blocks."""
     from fluximage.fitsio import Cards, ImageFile
 
+    monkeypatch.setattr(fitsio, "WRITE_CHUNK_BYTES", chunk)
     data = (np.arange(7 * 13).reshape(7, 13) * 1.5 - 20).astype(dtype)
     h = Cards()
     h["NAXIS1"] = 99  # stale structural keywords are not written
@@ -785,11 +787,13 @@ def test_image_file_round_trip(tmp_path, dtype):
         ImageFile(Cards(), np.zeros((2, 2), dtype=np.complex64)).write(tmp_path / "c.fits")
 
 
-def test_table_file_round_trip(tmp_path):
+@pytest.mark.parametrize("chunk", [1 << 20, 1])  # one piece, or a row at a time
+def test_table_file_round_trip(tmp_path, chunk, monkeypatch):
     """A TableFile reads back (astropy, verified): an empty primary array, then the
     table with its columns, units and name, and the extra cards after the structure."""
     from fluximage.fitsio import TableFile
 
+    monkeypatch.setattr(fitsio, "WRITE_CHUNK_BYTES", chunk)
     x = np.arange(12.0).reshape(3, 4) - 2.5
     cols = [fits.Column(name="X", format="4D", unit="pixel", array=x),
             fits.Column(name="SHAPE", format="16A", array=np.array(["Polygon", "Circle", "Box"])),

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import __version__
-from .fitsio import Cards, ImageFile, TableFile, table_hdu
+from .fitswrite import Cards, ImageFile, TableFile, table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation

@@ -41,11 +41,6 @@ def observation_cards(header: fits.Header) -> Cards:
     return Cards.of(header, describes_observation)
 
 
-def observation_keywords(obs: Observation) -> fits.Header:
-    """The event header less its table-only keywords, as an astropy Header (tables)."""
-    return observation_cards(obs.header).header()
-
-
 def wcs_keywords(obs: Observation, grid: Grid) -> Cards:
     """Celestial TAN WCS, physical P WCS and LTM/LTV for images on ``grid``."""
     sky = obs.sky

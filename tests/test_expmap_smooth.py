@@ -251,6 +251,9 @@ def test_maps_made_side_by_side_are_looked_up_without_a_copy(dithered):
     assert not np.shares_memory(E._Table.create(alone).values, alone[0].data)
     for other in (shared[::-1], shared[:1], [shared[0], shared[0]]):
         assert E._side_by_side(other) is None
+    views[0].base[0, 5, 1] = 1.0  # a border that is not 0: copied
+    assert E._side_by_side(shared) is None
+    views[0].base[0, 5, 1] = 0.0
     np.testing.assert_array_equal(E._Table.create(shared).values, E._Table.create(alone).values)
     got = E.exposure_maps(det, chip, shared, hist, grid, frame, False, smooth=False)
     expect = E.exposure_maps(det, chip, alone, hist, grid, frame, False, smooth=False)

@@ -208,12 +208,19 @@ def _energy_factor(cal: Calibration, s: InstmapSetup, energy_kev: float, scalar:
     return out
 
 
+def _scalar(cal: Calibration, detector: str, chip: int, energy_kev: float, time_met: float,
+            grating: str) -> float:  # fmt: skip
+    """A · QE · Z at one energy: the part of a map that is the same at every pixel."""
+    e = np.asarray([energy_kev], dtype=float)
+    scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(detector, chip, e, time_met)[0])
+    if grating.upper() not in ("", "NONE"):
+        scalar *= float(cal.zeroth_order(grating, e)[0])
+    return scalar
+
+
 def _spectral_factor(cal: Calibration, s: InstmapSetup, energy_kev: float) -> np.ndarray:
     """The energy-dependent part of a map: A · QE · Z · V · QEU · T_contam (float64)."""
-    e = np.asarray([energy_kev], dtype=float)
-    scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(s.detector, s.chip, e, s.time_met)[0])
-    if s.grating.upper() not in ("", "NONE"):
-        scalar *= float(cal.zeroth_order(s.grating, e)[0])
+    scalar = _scalar(cal, s.detector, s.chip, energy_kev, s.time_met, s.grating)
     out = _energy_factor(cal, s, energy_kev, scalar)
     if s.detector == "ACIS":
         out *= cal.contamination(s.chip, energy_kev, s.chipx, s.chipy, s.time_met)
@@ -284,10 +291,7 @@ def _terms(cal: Calibration, detector: str, chip: int, bands: list[Band], time_m
             pairs = [(float(e), float(x)) for e, x in zip(weights.energy_kev, w, strict=True)
                      if x > 0]  # fmt: skip
         for energy, weight in pairs:
-            e = np.asarray([energy], dtype=float)
-            scalar = float(cal.mirror_area(e)[0] * cal.detector_qe(detector, chip, e, time_met)[0])
-            if grating.upper() not in ("", "NONE"):
-                scalar *= float(cal.zeroth_order(grating, e)[0])
+            scalar = _scalar(cal, detector, chip, energy, time_met, grating)
             out.append(_Term(k, float(energy), scalar, weight))
     return out
 

@@ -10,6 +10,7 @@ from fluximage.geometry.grid import (
     Axis,
     Grid,
     automatic_grid,
+    axis_from_bins,
     axis_from_step,
     fmt,
     parse_grid_text,
@@ -220,6 +221,31 @@ def test_pixel_edges_lower_in_upper_out():
     edges = axis.edges()[:-1]
     assert axis.index(edges).tolist() == list(range(axis.n))
     assert axis.index(np.nextafter(edges[1:], -np.inf)).tolist() == list(range(axis.n - 1))
+
+
+@pytest.mark.parametrize(
+    "axis",
+    [axis_from_bins(3008.5, 5128.5, 265), axis_from_step(3000.3, 5100.1, 3.7),
+     axis_from_bins(0.5, 8192.5, 8192), axis_from_step(3520.8, 4286.9, 2.35),
+     axis_from_bins(4000.1, 4100.7, 7), axis_from_step(0.0, 20.0, 8),
+     axis_from_bins(313.6, 1964.8, 230)],  # lo + n·step falls short of end by a rounding
+)  # fmt: skip
+def test_index_equals_the_direct_index(axis):
+    """The fast index (edge tests only near an edge) equals the plain one: random values,
+    values exactly on computed edges (as float64 and as float32 event columns), their
+    neighbours, both ends, NaN and infinities."""
+    rng = np.random.default_rng(11)
+    v = rng.uniform(axis.lo - 50, axis.end + 50, 20_000)
+    edges = axis.lo + axis.step * np.arange(axis.n + 1)
+    v = np.concatenate([v, edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf),
+                        edges.astype(np.float32), [axis.lo, axis.end, axis.hi, np.nan, np.inf,
+                        -np.inf, axis.lo + axis.n * axis.step]])  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        fast, direct = axis.index(v), axis.index_direct(v)
+        np.testing.assert_array_equal(fast, direct)
+        np.testing.assert_array_equal(axis.index(v.astype(np.float32)),
+                                      axis.index_direct(v.astype(np.float32)))  # fmt: skip
+    assert fast.max() == axis.n - 1 and fast.min() == -1
 
 
 def test_partial_last_pixel_takes_counts_only_up_to_the_requested_edge():

@@ -61,7 +61,32 @@ class Axis:
         return self.lo + self.step * (np.arange(self.n) + 0.5)
 
     def index(self, v: np.ndarray) -> np.ndarray:
-        """Pixel index of each coordinate (-1 outside): lower edge in, upper edge out."""
+        """Pixel index of each coordinate (-1 outside): lower edge in, upper edge out.
+
+        As :meth:`index_direct`, with its edge tests only for the coordinates whose
+        quotient (v − lo)/step is within 1e-9 of a whole number: the division's rounding
+        (~1e-12 here) cannot move any other across an edge.
+        """
+        v = np.asarray(v, dtype=np.float64)
+        t = v - self.lo
+        t /= self.step
+        i = np.floor(t)
+        t -= i  # the fraction, in [0, 1)
+        near = np.flatnonzero((t < 1e-9) | (t > 1.0 - 1e-9))
+        i = i.astype(np.int64)
+        if near.size:
+            w, j = v[near], i[near]
+            j += self.lo + (j + 1) * self.step <= w
+            j -= self.lo + j * self.step > w
+            i[near] = j
+        inside = v >= self.lo  # i ≥ 0 exactly then: the first edge is lo itself
+        inside &= v < self.end
+        inside &= i < self.n  # lo + n·step may fall short of end by a rounding
+        return np.where(inside, i, -1)
+
+    def index_direct(self, v: np.ndarray) -> np.ndarray:
+        """:meth:`index` the plain way (the reference): every coordinate's index is
+        checked against the edges computed as lo + k·step."""
         v = np.asarray(v, dtype=np.float64)
         i = np.floor((v - self.lo) / self.step).astype(np.int64)
         # exact at pixel edges despite rounding in the division

@@ -7,8 +7,8 @@ are complete (numpy releases the GIL, and threads share the large arrays instead
 of copying them); there are no waves, so a long task (binning the events) does
 not hold back the tasks that do not need it.  While the pool runs, BLAS (numpy's
 matrix products) is held to one thread: its own threads would otherwise compete
-with the pool's for the cores (and spin while they wait).  The first failure aborts the run:
-nothing else is started, and the exception propagates.
+with the pool's for the cores (and spin while they wait).  The first failure
+aborts the run: nothing else is started, and the exception propagates.
 
 Each task may belong to a group whose message is printed when the group's first
 task starts.  A task's result can be released (dropped from memory) once every

@@ -41,7 +41,7 @@ Two implementations of the same definition:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -261,22 +261,28 @@ class _Table:
         """The bordered map of one band, (ny + 2, nx + 2)."""
         return self.values[:, k].reshape(self.ny + 2, self.nx + 2)
 
-    def gather(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-        """Values (…, bands) at bordered map coordinates s = (c − 0.5)/bin + 1 (border and
-        beyond: 0).
+    @cached_property
+    def _last_cell(self) -> np.ndarray:
+        """The far border's index along x and y, shaped to clip a (2, …) index array."""
+        return np.array([self.nx + 1, self.ny + 1], dtype=np.int32).reshape(2, 1, 1)
+
+    def gather(self, s: np.ndarray) -> np.ndarray:
+        """Values (…, bands) at bordered map coordinates s = (sx, sy) = (c − 0.5)/bin + 1, a
+        (2, bins, pixels) array (border and beyond: 0).
 
         Truncation equals floor for s ≥ 0; every s < 1 lands on the zero border (index 0)
         and every s ≥ n + 1 on the far border after clipping, so no mask is needed.
+        Both axes are converted and clipped in one call each (int32: half the bytes of
+        intp, which ``take`` converts to in a pass that still costs less).
         """
-        ix = sx.astype(np.int32)
-        iy = sy.astype(np.int32)
-        np.clip(ix, 0, self.nx + 1, out=ix)
-        np.clip(iy, 0, self.ny + 1, out=iy)
-        iy *= self.nx + 2
-        iy += ix
+        index = s.astype(np.int32)
+        np.clip(index, np.int32(0), self._last_cell, out=index)
+        flat = index[1]
+        flat *= self.nx + 2
+        flat += index[0]
         if self.values.shape[1] == 1:  # one band: a flat take is faster
-            return self.values[:, 0].take(iy)[..., None]
-        return self.values.take(iy, axis=0)
+            return self.values[:, 0].take(flat)[..., None]
+        return self.values.take(flat, axis=0)
 
 
 def _side_by_side(instmaps: Sequence[InstrumentMap]) -> np.ndarray | None:
@@ -313,21 +319,46 @@ class _FittedCoordinates:
     v: np.ndarray
 
     @cached_property
-    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows giving sx, sy and 2 − den, each a contiguous (bins, 3) array: a product
-        with a strided row of ``matrix`` runs numpy's own loop, ~5× slower than BLAS."""
-        twice = np.array([0.0, 0.0, 2.0]) - self.matrix[:, 2, :]
-        return tuple(np.ascontiguousarray(r) for r in (self.matrix[:, 0], self.matrix[:, 1], twice))
+    def _blocks(self) -> dict[tuple[int, int], np.ndarray]:
+        return {}
+
+    def _rows(self, bs: slice) -> np.ndarray:
+        """The rows giving sx, sy (and 2 − den unless affine) for the bins ``bs``, stacked
+        in one contiguous (k·bins, 3) array: one BLAS product gives them all (a product
+        with a strided row of ``matrix`` runs numpy's own loop, ~5× slower)."""
+        start, stop, _ = bs.indices(len(self.matrix))
+        rows = self._blocks.get((start, stop))
+        if rows is None:
+            m = self.matrix[start:stop]
+            parts = [m[:, 0], m[:, 1]]
+            if not self.affine:
+                parts.append(np.array([0.0, 0.0, 2.0]) - m[:, 2, :])
+            rows = self._blocks[start, stop] = np.concatenate(parts)
+        return rows
 
     def __call__(self, ps: slice | np.ndarray, bs: slice) -> tuple[np.ndarray, np.ndarray]:
-        uv1 = np.stack([self.u[ps], self.v[ps], np.ones(len(self.u[ps]))])
-        to_x, to_y, to_q = self.rows
-        sx, sy = to_x[bs] @ uv1, to_y[bs] @ uv1
-        if not self.affine:  # 1/den ≈ 2 − den, as in apply_transforms
-            q = to_q[bs] @ uv1
-            sx *= q
-            sy *= q
+        sx, sy = self.for_pixels(ps)(bs)
         return sx, sy
+
+    def for_pixels(self, ps: slice | np.ndarray) -> Callable[[slice], np.ndarray]:
+        """s = (sx, sy), a (2, bins, pixels) array, of the pixels ``ps`` as a function of
+        the bins: the pixels' part is gathered once, not once per block of bins.  Few
+        numpy calls per block: each one hands the GIL back and forth with the other
+        threads."""
+        u = self.u[ps]
+        uv1 = np.empty((3, len(u)))
+        uv1[0], uv1[1], uv1[2] = u, self.v[ps], 1.0
+
+        def at(bs: slice) -> np.ndarray:
+            rows = self._rows(bs)
+            k = 2 if self.affine else 3
+            s = (rows @ uv1).reshape(k, len(rows) // k, len(u))
+            if self.affine:
+                return s
+            s[:2] *= s[2]  # 1/den ≈ 2 − den, as in apply_transforms
+            return s[:2]
+
+        return at
 
     def mean_position(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ_b w_b s_b / Σ_b w_b for every footprint pixel, in closed form: the mean matrix
@@ -357,12 +388,19 @@ class _ExactCoordinates:
     bin: int
 
     def __call__(self, ps: slice | np.ndarray, bs: slice) -> tuple[np.ndarray, np.ndarray]:
-        a = self.aspects[bs][:, None]
-        cx, cy, _ = sky_to_chip(
-            self.det, self.chip, self.x[None, ps], self.y[None, ps], a, self.frame
-        )
+        sx, sy = self.for_pixels(ps)(bs)
+        return sx, sy
+
+    def for_pixels(self, ps: slice | np.ndarray) -> Callable[[slice], np.ndarray]:
+        x, y = self.x[None, ps], self.y[None, ps]
         offset = 1.0 - 0.5 / self.bin
-        return cx / self.bin + offset, cy / self.bin + offset
+
+        def at(bs: slice) -> np.ndarray:
+            a = self.aspects[bs][:, None]
+            cx, cy, _ = sky_to_chip(self.det, self.chip, x, y, a, self.frame)
+            return np.stack([cx / self.bin + offset, cy / self.bin + offset])
+
+        return at
 
 
 def exposure_map(
@@ -513,12 +551,15 @@ def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, worke
     n_bands = acc.shape[1]
 
     def run(pixels: np.ndarray) -> None:
+        sums = np.zeros((len(pixels), n_bands))
         for p0 in range(0, len(pixels), pix_step):
-            ps = pixels[p0 : p0 + pix_step]
+            at = coordinates.for_pixels(pixels[p0 : p0 + pix_step])
+            into = sums[p0 : p0 + pix_step].reshape(-1)
             for b0 in range(0, len(weights), bin_step):
                 bs = slice(b0, b0 + bin_step)
-                values = table.gather(*coordinates(ps, bs))  # (bins, pixels, bands)
-                acc[ps] += (weights[bs] @ values.reshape(len(values), -1)).reshape(-1, n_bands)
+                values = table.gather(at(bs))  # (bins, pixels, bands)
+                into += weights[bs] @ values.reshape(len(values), -1)
+        acc[pixels] += sums
 
     parts = min(max(1, workers), max(1, len(todo) // pix_step))
     if parts == 1:

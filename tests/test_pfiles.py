@@ -145,6 +145,30 @@ def test_stale_user_copy_is_renamed_with_a_warning(tmp_path, monkeypatch, capsys
     assert "out of date" not in capsys.readouterr().err
 
 
+def test_user_copy_renamed_aside_by_another_process_is_waited_for(tmp_path, monkeypatch):
+    """A user copy found, then renamed aside by another process before its age is read:
+    the copy is refreshed (under the lock), not returned as a path that is not there."""
+    from fluximage.paramio import pfiles
+
+    user, system = tmp_path / "user", tmp_path / "sys"
+    user.mkdir()
+    system.mkdir()
+    monkeypatch.setenv("PFILES", f"{user};{system}")
+    (system / "tool.par").write_text('a,i,h,1,,,\nmode,s,h,"ql",,,\n')
+    found = pfiles.find_in
+
+    def find_then_vanish(dirs, tool):
+        path = found(dirs, tool)
+        if path is None and dirs == search_path().user:  # the other process's copy, gone
+            return user / "tool.par"
+        return path
+
+    monkeypatch.setattr(pfiles, "find_in", find_then_vanish)
+    path = locate("tool")
+    assert path == user / "tool.par" and path.is_file()
+    assert path.read_text() == (system / "tool.par").read_text()
+
+
 def test_user_copy_newer_than_system_is_kept(tmp_path, monkeypatch):
     user, system = tmp_path / "user", tmp_path / "sys"
     user.mkdir()

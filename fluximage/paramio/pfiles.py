@@ -218,8 +218,15 @@ def locate(tool: str, sp: SearchPath | None = None, *, writable: bool = True) ->
 
 
 def _is_stale(user_copy: Path, system_copy: Path) -> bool:
+    """Whether the user copy is older than the system file, or gone: another process may
+    have just renamed it aside and not yet written the new copy (the caller then waits
+    for that process's lock instead of reading a file that is not there)."""
     try:
-        return user_copy.stat().st_mtime < system_copy.stat().st_mtime
+        user_mtime = user_copy.stat().st_mtime
+    except OSError:
+        return True
+    try:
+        return user_mtime < system_copy.stat().st_mtime
     except OSError:
         return False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
+from scipy.spatial import ConvexHull
 
 from fluximage.fitsio import read_columns
 from fluximage.geometry import AspectSamples, Detector, load_geometry
@@ -19,7 +20,13 @@ from fluximage.paramio import open_params
 from fluximage.pipeline import prepare
 from fluximage.products import asphist_hdu, fov_hdu
 from fluximage.stages.asphist import chip_histogram, max_bins, read_aspect, resolution_xy
-from fluximage.stages.fov import field_of_view, fov_method, simplify_convex
+from fluximage.stages.fov import (
+    convex_hull,
+    convex_hull_direct,
+    field_of_view,
+    fov_method,
+    simplify_convex,
+)
 
 from conftest import SHARED_DATA
 from factory import write_observation
@@ -210,3 +217,42 @@ def test_a_user_grid_outside_the_data(tmp_path, monkeypatch):
     with pytest.raises(FluximageError) as err:
         resolve_inputs(params, Log())
     assert str(err.value) == "Observation obs/acis_evt2.fits does not cover x=100:200 y=100:200"
+
+
+def _dithered_corners(seed: int, n: int = 3000) -> np.ndarray:
+    """Four chip corners carried through a rotated Lissajous dither: what the FOV hulls."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 1000, n))
+    dx, dy = 16 * np.sin(2 * np.pi * t / 707), 16 * np.sin(2 * np.pi * t / 1000)
+    roll = np.radians(30 + 0.01 * np.sin(t / 300))
+    corners = np.array([[0, 0], [1024, 0], [1024, 1024], [0, 1024]], float) + 3000.0
+    x = corners[:, 0, None] * np.cos(roll) - corners[:, 1, None] * np.sin(roll) + dx
+    y = corners[:, 0, None] * np.sin(roll) + corners[:, 1, None] * np.cos(roll) + dy
+    return np.column_stack([x.ravel(), y.ravel()])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_convex_hull_is_scipys(seed):
+    rng = np.random.default_rng(seed)
+    for points in (
+        _dithered_corners(seed),
+        rng.normal(size=(500, 2)) * [100, 3],
+        rng.uniform(-1, 1, size=(2000, 2)),
+        np.round(rng.uniform(0, 5, size=(400, 2))),  # integer lattice: duplicates, collinear
+    ):
+        ours = convex_hull(points)
+        theirs = points[ConvexHull(points).vertices]
+        assert sorted(map(tuple, ours)) == sorted(map(tuple, theirs))
+        # counter-clockwise: every turn is to the left
+        a, b, c = ours, np.roll(ours, -1, axis=0), np.roll(ours, -2, axis=0)
+        turn = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        assert (turn > 0).all()
+        np.testing.assert_array_equal(ours, convex_hull_direct(points))
+
+
+def test_convex_hull_small_and_degenerate():
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2], [1, 1], [1, 0], [0, 0]], float)
+    np.testing.assert_array_equal(convex_hull(square), [[0, 0], [2, 0], [2, 2], [0, 2]])
+    line = np.column_stack([np.arange(200.0), 2 * np.arange(200.0)])
+    np.testing.assert_array_equal(convex_hull(line), [[0, 0], [199, 398]])
+    assert convex_hull(np.array([[1.0, 2.0]])).tolist() == [[1.0, 2.0]]

@@ -26,3 +26,20 @@ def test_every_subpackage_is_listed_in_pyproject():
 def test_parameter_file_is_installed_with_the_package():
     assert "fluximage.param" in _listed_packages()
     assert (REPO / "param" / "fluximage.par").is_file()
+
+
+def test_command_line_start_up_imports_neither_scipy_nor_joblib(tmp_path):
+    """scipy (~0.2 s) and joblib (~0.05 s) are imported where they are used: a run at bin 8
+    on the sample needs neither, so a shell loop over ObsIds does not pay for them."""
+    import subprocess
+    import sys
+
+    sample = next((REPO / "fluximage" / "sample").glob("*evt2*"))
+    code = (
+        "import sys, fluximage.cli, fluximage;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'joblib')));"
+        f"fluximage.run({str(sample)!r}, {str(tmp_path) + '/'!r}, binsize=8, verbose=0);"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'joblib')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"]

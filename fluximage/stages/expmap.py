@@ -46,7 +46,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from ..geometry.grid import Grid, GridPart
@@ -565,6 +564,8 @@ def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, worke
     if parts == 1:
         run(todo)
     else:
+        from joblib import Parallel, delayed  # only here: the import costs ~0.05 s
+
         with threadpool_limits(limits=1, user_api="blas"):  # the threads are the parallelism
             Parallel(n_jobs=parts, prefer="threads")(
                 delayed(run)(part) for part in np.array_split(todo, parts)

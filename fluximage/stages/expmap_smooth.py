@@ -17,7 +17,6 @@ dither needs are first averaged in m×m blocks, so that K spans at most _KERNEL_
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft, ndimage
 
 SMOOTH_TOLERANCE = 1e-3  # a step above this fraction of the map maximum needs the exact sum
 SMOOTH_MIN_SHIFT = 2.0  # map cells the dither must span for the shortcut
@@ -69,6 +68,8 @@ def correlate(table: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     cut to the map's cells (``fftconvolve(..., mode="same")``; scipy.fft, not the heavy
     scipy.signal import).
     """
+    from scipy import fft  # here, not at the top: ~0.2 s of start-up most runs don't need
+
     flipped = np.asarray(kernel, float)[::-1, ::-1]
     full = [a + b - 1 for a, b in zip(table.shape, flipped.shape, strict=True)]
     size = [fft.next_fast_len(n, real=True) for n in full]
@@ -116,6 +117,8 @@ def translation_only(sx: np.ndarray, sy: np.ndarray, weights: np.ndarray) -> boo
 def smooth_part(acc: np.ndarray, maps, coordinates, weights: np.ndarray, shift: float):
     """Fill ``acc[:, k]`` where map k (bordered, 2-D) has no step within the dither's reach
     of the mean position; return the pixels some map needs summed over bins."""
+    from scipy import ndimage  # see correlate
+
     mx, my = coordinates.mean_position(weights)
     centre = np.array(maps[0].shape[::-1]) / 2
     ref = int(np.argmin(np.hypot(mx - centre[0], my - centre[1])))

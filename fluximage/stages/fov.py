@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import ConvexHull
 
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, chip_size, chip_to_sky
 from ..inputs.mask import Window
@@ -96,9 +95,56 @@ def _max_offset(points: np.ndarray, i: int, j: int) -> float:
     return float(np.max(np.abs(chord[0] * inner[:, 1] - chord[1] * inner[:, 0])) / length)
 
 
+def convex_hull_direct(points: np.ndarray) -> np.ndarray:
+    """Vertices of the convex hull of (n, 2) points, counter-clockwise from the lowest-x
+    (then lowest-y) point; points on an edge are not vertices (monotone chain)."""
+    pts = sorted(set(map(tuple, np.asarray(points, dtype=float).tolist())))
+    if len(pts) < 3:
+        return np.array(pts, dtype=float).reshape(-1, 2)
+
+    def cross(o, a, b) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    def chain(seq) -> list:
+        out: list = []
+        for p in seq:
+            while len(out) >= 2 and cross(out[-2], out[-1], p) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = chain(pts), chain(reversed(pts))
+    return np.array(lower[:-1] + upper[:-1], dtype=float)
+
+
+_HULL_DIRECTIONS = 16  # extreme points whose polygon discards the interior points
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """:func:`convex_hull_direct`, after dropping the points strictly inside the polygon of
+    the extreme points in _HULL_DIRECTIONS directions (no hull vertex can lie there):
+    of thousands of dithered chip corners only those near the outline are left for the
+    chain.  Our own, not scipy's ConvexHull: scipy.spatial costs ~0.2 s to import, at
+    every run, for a hull of points in the plane."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(pts) > 4 * _HULL_DIRECTIONS:
+        angle = 2 * np.pi * np.arange(_HULL_DIRECTIONS) / _HULL_DIRECTIONS
+        extreme = np.unique(np.argmax(pts @ np.array([np.cos(angle), np.sin(angle)]), axis=0))
+        inner = convex_hull_direct(pts[extreme])
+        if len(inner) >= 3:
+            a, b = inner, np.roll(inner, -1, axis=0)
+            edge = b - a
+            # cross(edge, p − a) > margin for every edge: strictly inside
+            side = edge[:, 0] * (pts[:, 1, None] - a[:, 1]) - edge[:, 1] * (
+                pts[:, 0, None] - a[:, 0]
+            )
+            margin = 1e-9 * np.hypot(edge[:, 0], edge[:, 1]) * (1.0 + np.abs(pts).max())
+            pts = pts[~(side > margin).all(axis=1)]
+    return convex_hull_direct(pts)
+
+
 def _closed(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    hull = ConvexHull(points)
-    vertices = simplify_convex(points[hull.vertices])  # counter-clockwise
+    vertices = simplify_convex(convex_hull(points))  # counter-clockwise
     vertices = np.vstack([vertices, vertices[:1]])
     return vertices[:, 0], vertices[:, 1]
 

@@ -94,11 +94,18 @@ class Block:
         return name.lower() in self.columns
 
 
+_COLUMN_KEY = re.compile(r"T(TYPE|FORM|ZERO|SCAL|NULL|UNIT|DIM)\d+$")
+
+
 def _columns(header: fits.Header) -> dict[str, Column]:
+    # the column keywords' values in one pass over the cards: a header lookup that misses
+    # (most TZEROn, TNULLn ... of a table) costs astropy an exception and a search
+    keys = {c.keyword: c.value for c in header.cards if _COLUMN_KEY.match(c.keyword)}
     cols: dict[str, Column] = {}
     for i in range(1, int(header.get("TFIELDS", 0)) + 1):
-        name = str(header.get(f"TTYPE{i}", f"col{i}")).strip()
-        tform = str(header[f"TFORM{i}"]).strip()
+        name = str(keys.get(f"TTYPE{i}", f"col{i}")).strip()
+        tform = keys.get(f"TFORM{i}")
+        tform = str(header[f"TFORM{i}"] if tform is None else tform).strip()  # missing: KeyError
         m = _TFORM.match(tform)
         if not m:
             raise FluximageError(f"Unsupported column format TFORM{i}={tform}")
@@ -108,11 +115,11 @@ def _columns(header: fits.Header) -> dict[str, Column]:
             tform=tform,
             repeat=repeat,
             code=m.group(2),
-            tzero=header.get(f"TZERO{i}"),
-            tscal=header.get(f"TSCAL{i}"),
-            tnull=header.get(f"TNULL{i}"),
-            unit=header.get(f"TUNIT{i}"),
-            shape=_tdim(header.get(f"TDIM{i}")),
+            tzero=keys.get(f"TZERO{i}"),
+            tscal=keys.get(f"TSCAL{i}"),
+            tnull=keys.get(f"TNULL{i}"),
+            unit=keys.get(f"TUNIT{i}"),
+            shape=_tdim(keys.get(f"TDIM{i}")),
         )
     return cols
 

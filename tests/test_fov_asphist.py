@@ -256,3 +256,7 @@ def test_convex_hull_small_and_degenerate():
     line = np.column_stack([np.arange(200.0), 2 * np.arange(200.0)])
     np.testing.assert_array_equal(convex_hull(line), [[0, 0], [199, 398]])
     assert convex_hull(np.array([[1.0, 2.0]])).tolist() == [[1.0, 2.0]]
+    # three points equally far below the first side: its ends are vertices, not the middle
+    tie = np.array([[0, 0], [10, 0], [5, -5], [2, -5], [8, -5], [5, 3]], float)
+    np.testing.assert_array_equal(convex_hull(tie), [[0, 0], [2, -5], [8, -5], [10, 0], [5, 3]])
+    np.testing.assert_array_equal(convex_hull(np.tile([3.0, 4.0], (70, 1))), [[3, 4]])

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import bilinear
 from .builtin_tables import interp_log_energy, read_npz_table
 
 I_CHIPS = (0, 1, 2, 3)
@@ -79,10 +80,8 @@ class ContaminationModel:
             if _is_grid(x, y):  # rows of a map: interpolate along each axis once
                 rows = _linear_along(fxy, block_index(y[:, 0], block), axis=0)
                 return _linear_along(rows, block_index(x[0], block), axis=1)
-            at = [block_index(y.ravel(), block), block_index(x.ravel(), block)]
-            from scipy import ndimage  # only here: the import costs ~0.2 s at start-up
-
-            return ndimage.map_coordinates(fxy, at, order=1, mode="nearest").reshape(x.shape)
+            at = block_index(y.ravel(), block), block_index(x.ravel(), block)
+            return bilinear(fxy, *at).reshape(x.shape)
         return np.interp(block_index(y, self.block_s), np.arange(len(self.fxy_s)), self.fxy_s)
 
     def _taus(self, array: str, time_met: float) -> tuple[float, float]:

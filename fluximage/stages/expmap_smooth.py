@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import bilinear, dilate, fft_length
+
 SMOOTH_TOLERANCE = 1e-3  # a step above this fraction of the map maximum needs the exact sum
 SMOOTH_MIN_SHIFT = 2.0  # map cells the dither must span for the shortcut
 SMOOTH_MIN_BINS = 16  # and aspect bins
@@ -65,16 +67,14 @@ def correlate(table: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """(I ⋆ K)(s) = Σ_δ K(δ)·I(s + δ) at every cell, 0 outside the map.
 
     The convolution with the flipped kernel by real FFTs, zero-padded to a fast length,
-    cut to the map's cells (``fftconvolve(..., mode="same")``; scipy.fft, not the heavy
-    scipy.signal import).
+    cut to the map's cells (``fftconvolve(..., mode="same")``; numpy's FFT: scipy's costs
+    ~0.1 s to import).
     """
-    from scipy import fft  # here, not at the top: ~0.2 s of start-up most runs don't need
-
     flipped = np.asarray(kernel, float)[::-1, ::-1]
     full = [a + b - 1 for a, b in zip(table.shape, flipped.shape, strict=True)]
-    size = [fft.next_fast_len(n, real=True) for n in full]
-    product = fft.rfft2(table, size) * fft.rfft2(flipped, size)
-    out = fft.irfft2(product, size)
+    size = [fft_length(n) for n in full]
+    product = np.fft.rfft2(table, size) * np.fft.rfft2(flipped, size)
+    out = np.fft.irfft2(product, size)
     r0, c0 = ((n - t) // 2 for n, t in zip(full, table.shape, strict=True))
     return out[r0 : r0 + table.shape[0], c0 : c0 + table.shape[1]]
 
@@ -117,8 +117,6 @@ def translation_only(sx: np.ndarray, sy: np.ndarray, weights: np.ndarray) -> boo
 def smooth_part(acc: np.ndarray, maps, coordinates, weights: np.ndarray, shift: float):
     """Fill ``acc[:, k]`` where map k (bordered, 2-D) has no step within the dither's reach
     of the mean position; return the pixels some map needs summed over bins."""
-    from scipy import ndimage  # see correlate
-
     mx, my = coordinates.mean_position(weights)
     centre = np.array(maps[0].shape[::-1]) / 2
     ref = int(np.argmin(np.hypot(mx - centre[0], my - centre[1])))
@@ -134,15 +132,13 @@ def smooth_part(acc: np.ndarray, maps, coordinates, weights: np.ndarray, shift: 
     needs_sum = np.zeros(len(acc), dtype=bool)
     for k, grid2d in enumerate(maps):
         table = block_mean(np.asarray(grid2d, dtype=np.float64), m)
-        rough = ndimage.maximum_filter(step_cells(table), size=2 * reach + 1, mode="constant",
-                                       cval=True)  # fmt: skip
+        rough = dilate(step_cells(table), reach)
         cx = np.clip(np.floor(bx + 0.5).astype(np.int64), 0, table.shape[1] - 1)
         cy = np.clip(np.floor(by + 0.5).astype(np.int64), 0, table.shape[0] - 1)
         safe = ~rough[cy, cx] & (mx >= 1) & (my >= 1)
         if safe.any():
             smooth = correlate(table, kernel)
             at = [by[safe], bx[safe]]
-            acc[safe, k] = weights.sum() * ndimage.map_coordinates(smooth, at, order=1,
-                                                                   mode="nearest")  # fmt: skip
+            acc[safe, k] = weights.sum() * bilinear(smooth, *at)
         needs_sum |= ~safe
     return np.nonzero(needs_sum)[0]

@@ -49,3 +49,15 @@ def test_fft_length_is_scipys_next_fast_len():
     assert [fft_length(n) for n in (1, 7, 11, 97, 1000, 1025)] == [1, 8, 12, 100, 1000, 1080]
     for n in range(1, 3000):
         assert fft_length(n) == fft.next_fast_len(n, real=True)
+
+
+def test_bilinear_in_chunks_is_bilinear_at_once(monkeypatch):
+    from fluximage import arrays
+
+    rng = np.random.default_rng(5)
+    table = rng.normal(size=(20, 30))
+    y, x = rng.uniform(-1, 21, 1001), rng.uniform(-1, 31, 1001)
+    whole = arrays.bilinear(table, y, x)
+    monkeypatch.setattr(arrays, "BILINEAR_CHUNK", 64)
+    np.testing.assert_array_equal(arrays.bilinear(table, y, x), whole)
+    assert arrays.bilinear(table, y[:1], x[:1]).shape == (1,)

@@ -31,6 +31,7 @@ from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.observation import read_observation
 from fluximage.inputs.regions import Polygon
 from fluximage.stages import expmap as E
+from fluximage.stages import expmap_lookup as L
 from fluximage.stages import expmap_smooth as S
 from fluximage.stages.asphist import (
     AspectHistogram,
@@ -419,7 +420,7 @@ def test_hrcs_full_resolution_map():
     data = np.broadcast_to(100.0 + cy / 1000.0, (16456, 4096)).astype(np.float32)
     data[:, 2000:2010] = 0.0
     instmap = InstrumentMap(chip, "wide", pixels, data, "")
-    assert E._Table.create([instmap]).values.dtype == np.float32  # the maps' own type
+    assert L.LookupTable.create([instmap]).values.dtype == np.float32  # the maps' own type
     hist = dithered_hist(chip, frame, amplitude_arcsec=20.0, res_xy=8.0, n=2000)
     ref = E.mean_aspect(hist)[0]
     sx, sy = chip_to_sky(

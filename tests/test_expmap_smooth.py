@@ -17,6 +17,7 @@ from test_expmap import (
 )
 
 from fluximage.stages import expmap as E
+from fluximage.stages import expmap_lookup as L
 from fluximage.stages import expmap_smooth as S
 from fluximage.stages.instmap import PixelGrid
 from fluximage.stages.instmaps import InstrumentMap
@@ -246,15 +247,17 @@ def test_maps_made_side_by_side_are_looked_up_without_a_copy(dithered):
     for view, m in zip(views, alone, strict=True):
         view[...] = m.data
     shared = [replace(m, data=v) for m, v in zip(alone, views, strict=True)]
-    table = E._Table.create(shared)
+    table = L.LookupTable.create(shared)
     assert np.shares_memory(table.values, views[0]) and table.values.shape == (1026 * 1026, 2)
-    assert not np.shares_memory(E._Table.create(alone).values, alone[0].data)
+    assert not np.shares_memory(L.LookupTable.create(alone).values, alone[0].data)
     for other in (shared[::-1], shared[:1], [shared[0], shared[0]]):
-        assert E._side_by_side(other) is None
+        assert L.side_by_side_table(other) is None
     views[0].base[0, 5, 1] = 1.0  # a border that is not 0: copied
-    assert E._side_by_side(shared) is None
+    assert L.side_by_side_table(shared) is None
     views[0].base[0, 5, 1] = 0.0
-    np.testing.assert_array_equal(E._Table.create(shared).values, E._Table.create(alone).values)
+    np.testing.assert_array_equal(
+        L.LookupTable.create(shared).values, L.LookupTable.create(alone).values
+    )
     got = E.exposure_maps(det, chip, shared, hist, grid, frame, False, smooth=False)
     expect = E.exposure_maps(det, chip, alone, hist, grid, frame, False, smooth=False)
     for a, b in zip(got, expect, strict=True):

@@ -702,3 +702,22 @@ def test_a_gz_event_list_within_the_limit_is_decompressed_once(tmp_path):
     got = fitsio.read_columns(events, ["x", "energy"])
     np.testing.assert_array_equal(got["x"], expect["x"])
     np.testing.assert_array_equal(got["energy"], expect["energy"])
+
+
+def test_column_keywords_read_in_one_pass():
+    """Each column's TTYPE/TFORM/TZERO/TSCAL/TNULL/TUNIT/TDIM, absent ones None; a missing
+    TFORM is astropy's KeyError (list_blocks turns it into 'Unable to open')."""
+    from fluximage.fitsio import _columns
+
+    h = fits.Header()
+    h["TFIELDS"] = 2
+    h["TTYPE1"], h["TFORM1"], h["TZERO1"], h["TUNIT1"] = "pi", "1I", 32768, "chan"
+    h["TTYPE2"], h["TFORM2"], h["TDIM2"], h["TNULL2"] = "phas", "9J", "(3,3)", -1
+    h["TSCAL12"] = 2.0  # another column's number: not column 1's
+    cols = _columns(h)
+    assert (cols["pi"].tzero, cols["pi"].tscal, cols["pi"].unit, cols["pi"].repeat) == (
+        32768, None, "chan", 1)  # fmt: skip
+    assert (cols["phas"].shape, cols["phas"].tnull, cols["phas"].code) == ((3, 3), -1, "J")
+    del h["TFORM2"]
+    with pytest.raises(KeyError, match="TFORM2"):
+        _columns(h)

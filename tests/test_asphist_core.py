@@ -188,3 +188,28 @@ def test_unique_rows_is_numpys_row_unique():
             np.testing.assert_array_equal(uniq[index], keys)
         else:
             assert uniq.shape == (0, 3) and index.shape == (0,)
+
+
+def test_an_aspect_solution_with_a_nan_is_refused_with_its_row(tmp_path):
+    from astropy.io import fits
+
+    from fluximage.messages import FluximageError
+    from fluximage.stages.asphist import read_aspect
+
+    n = 20
+    cols = {"time": np.arange(n) * STEP, "ra": np.full(n, 10.0), "dec": np.full(n, 20.0),
+            "roll": np.full(n, 30.0), "dy": np.zeros(n), "dz": np.zeros(n),
+            "dtheta": np.zeros(n)}  # fmt: skip
+    path = tmp_path / "asol1.fits"
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k.upper(), format="D", array=v) for k, v in cols.items()], name="ASPSOL"
+    )
+    hdu.writeto(path)
+    assert len(read_aspect([str(path)]).time) == n  # finite: read
+    cols["dec"][7] = np.nan
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k.upper(), format="D", array=v) for k, v in cols.items()], name="ASPSOL"
+    )
+    hdu.writeto(path, overwrite=True)
+    with pytest.raises(FluximageError, match=r"non-finite DEC in row 8"):
+        read_aspect([str(path)])

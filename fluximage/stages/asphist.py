@@ -241,6 +241,11 @@ def read_aspect(paths: list[str]) -> AspectSolution:
             c for c in ("time", "ra", "dec", "roll", "dy", "dz", "dtheta") if block.has_column(c)
         ]
         cols = read_columns(block, names)
+        for name, values in cols.items():  # a NaN would reach every stage as nonsense
+            bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=float)))
+            if bad.size:
+                raise FluximageError(f"Aspect solution {path} has a non-finite "
+                                     f"{name.upper()} in row {bad[0] + 1}")  # fmt: skip
         times.append(np.asarray(cols.pop("time"), dtype=float))
         parts.append(AspectSamples.from_columns(cols))
     time = np.concatenate(times) if times else np.zeros(0)

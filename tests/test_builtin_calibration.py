@@ -10,6 +10,7 @@ The tests marked ``shared`` need ``../shared/data`` and are skipped without it.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,9 @@ def instmap_value(cal, ccd, energy, theta, time_met, contam=True, dead=True) -> 
     """The instrument-map value at the aimpoint pixel of CCD 3 or 7 (cm²)."""
     x, y = _aimpoint(cal, ccd)
     e = np.array([energy])
-    value = cal.mirror_area(e)[0] * cal.vignetting(energy, np.array(theta), np.array(0.0))
+    # ARFs record no azimuth: V averaged over the table's 12 azimuths (as the tables were made)
+    phis = np.arange(0.0, 360.0, 30.0)
+    value = cal.mirror_area(e)[0] * np.mean(cal.vignetting(energy, np.full(12, theta), phis))
     value *= cal.detector_qe("ACIS", ccd, e, time_met)[0]
     value *= cal.qe_uniformity("ACIS", ccd, energy, np.array(x), np.array(y))
     if contam:
@@ -122,8 +125,8 @@ def test_data_files_are_small_and_name_their_sources():
     for path in files:
         if path.suffix == ".csv":
             assert any(c.startswith("Source") for c in read_csv_table(path.name).comments), path
-        else:
-            assert "N0007" in str(read_npz_table(path.name)["source"]), path
+        else:  # a CALDB file named in the source entry
+            assert re.search(r"N000\d", str(read_npz_table(path.name)["source"])), path
 
 
 def test_met_dates():
@@ -148,23 +151,55 @@ def test_mirror_area_follows_the_marx_trace_and_the_ir_edge(cal):
     assert cal.mirror_area(0.05) == cal.mirror_area(0.1)  # end values outside the table
 
 
+VIGNET_FILE = SHARED_DATA / "caldb-real" / "hrmaD1996-12-20vignetN0003.fits"
+
+
 def test_vignetting(cal):
-    theta = np.linspace(0, 30, 121)
+    theta = np.linspace(0, 50, 201)
     for energy in (0.2, 0.3, 0.7, 1.5, 2.2, 3.7, 6.4, 8.5, 9.0, 12.0):
-        v = cal.vignetting(energy, theta, np.zeros_like(theta))
-        assert v[0] == pytest.approx(1.0)
-        assert np.all(np.diff(v) <= 1e-12)
-        assert v[-1] == pytest.approx(v[theta == 20][0])  # clamped beyond 20′
-    # the table (§6.2) linearly interpolated in θ at 5′, 10′, 15′
-    doc = {1.5: {5: (0.965 + 0.929) / 2, 10: 0.857, 15: 0.758},
-           6.4: {5: (0.898 + 0.808) / 2, 10: 0.624, 15: 0.446}}  # fmt: skip
-    for energy, rows in doc.items():
-        for th, expected in rows.items():
-            assert cal.vignetting(energy, np.array(th), np.array(90.0)) == pytest.approx(
-                expected, rel=0.03
-            )
-    phis = np.linspace(0, 360, 9)
-    assert np.ptp(cal.vignetting(1.5, np.full(9, 10.0), phis)) == 0  # azimuth-averaged
+        for phi in (0.0, 45.0, 240.0):
+            v = cal.vignetting(energy, theta, np.full_like(theta, phi))
+            assert v[0] == pytest.approx(1.0)
+            assert np.all(np.diff(v) <= 1e-7)
+            assert v[-1] == v[theta == 45][0]  # clamped beyond 45′
+    # numbers of the CALDB file (VIGNET N0003, SHELL 1111) at table nodes: 1.5 keV, θ = 10′
+    at_10 = cal.vignetting(1.5, np.full(4, 10.0), np.array([0.0, 90.0, 240.0, 360.0]))
+    np.testing.assert_allclose(at_10, [0.8415, 0.8340, 0.8780, 0.8415], atol=1e-4)
+    # the azimuthal variation is real: a few per cent peak to peak at 10′
+    phis = np.linspace(0, 360, 73)
+    assert np.ptp(cal.vignetting(1.5, np.full(73, 10.0), phis)) == pytest.approx(0.048, abs=0.002)
+    assert np.ptp(cal.vignetting(6.4, np.full(73, 10.0), phis)) == pytest.approx(0.040, abs=0.002)
+    # an array of energies: a leading axis, each layer the one-energy value
+    energies = np.array([0.5, 1.5, 6.4])
+    th, ph = np.linspace(0, 20, 7)[:, None], np.linspace(0, 359, 5)[None, :]
+    stacked = cal.vignetting(energies, th, ph)
+    assert stacked.shape == (3, 7, 5)
+    for layer, energy in zip(stacked, energies, strict=True):
+        np.testing.assert_array_equal(layer, cal.vignetting(energy, th, ph))
+
+
+@shared
+def test_builtin_vignetting_is_the_caldb_file_read_the_caldb_way(cal):
+    """The built-in table holds the real VIGNET N0003 extension 1 whole, and is interpolated
+    by the same code as the CALDB path: equal bit for bit anywhere."""
+    from fluximage.calib.caldb_readers import read_vignetting
+
+    caldb = read_vignetting(VIGNET_FILE, 1)
+    with fits.open(VIGNET_FILE) as hdul:
+        row = hdul[1].data[0]
+        assert hdul[1].header["HDUNAME"] == "AXAF_VIGNET1"
+        cube = np.asarray(row["VIGNET"]).reshape(12, 10, 100)  # TDIM (E, θ, φ): [φ, θ, E]
+    np.testing.assert_array_equal(cal.vignetting_table.factor, cube)
+    rng = np.random.default_rng(5)
+    theta, phi = rng.uniform(-1, 50, 5000), rng.uniform(-400, 800, 5000)
+    for energy in (0.05, 0.1, 0.93, 1.5, 2.05, 6.4, 9.95, 12.0):
+        np.testing.assert_array_equal(cal.vignetting(energy, theta, phi),
+                                      caldb(energy, theta, phi))  # fmt: skip
+    # at the file's own nodes the value is the file's
+    e = 0.5 * (row["ENERG_LO"] + row["ENERG_HI"])
+    for k, j, i in ((3, 3, 14), (8, 5, 63), (0, 9, 99), (11, 1, 0)):
+        value = cal.vignetting(float(e[i]), float(row["THETA"][j]), float(row["PHI"][k]))
+        assert value == pytest.approx(float(cube[k, j, i]), abs=1e-7)
 
 
 # ---- QE -------------------------------------------------------------------------------------------
@@ -409,13 +444,19 @@ def test_instrument_map_at_the_aimpoint_matches_ciao_arfs(cal, name, energy):
 
 @shared
 def test_current_caldb_arfs_agree_within_1_percent(cal):
-    """9774.arf and obs1.arf (the only ARFs made with the current axeffa N0008 + QE N0006)."""
+    """9774.arf and obs1.arf (the only ARFs made with the current axeffa N0008 + QE N0006).
+
+    At 8 keV the two disagree by 2.6 % once divided by the VIGNET file's azimuth mean; the
+    1.25′ source of 9774 has an unrecorded azimuth, over which V(8 keV, 1.25′) ranges
+    0.967-0.991, so 1.5 % is allowed there (the mirror table is their mean).
+    """
     for name in ("ciao-arfs/9774.arf", "ciao-arfs/obs1.arf"):
         ccd, theta, _, contam, dead, _ = ARF_CASES[name]
         for energy in (1.0, 1.5, 2.3, 3.0, 4.0, 6.0, 8.0):
             centre, specresp, tstart = _arf_bin(SHARED_DATA / name, energy)
             value = instmap_value(cal, ccd, centre, theta, tstart, contam, dead)
-            assert value == pytest.approx(specresp, rel=0.012), (name, energy)
+            tolerance = 0.015 if energy >= 8.0 else 0.012
+            assert value == pytest.approx(specresp, rel=tolerance), (name, energy)
 
 
 #: PIMMS 4.8f (cycle 20, taken as 2019-07-01) on-axis areas: within 5 %.
@@ -483,23 +524,29 @@ def test_the_tool_regenerates_the_shipped_tables(tmp_path):
                     assert np.allclose(old[key], new[key], rtol=1e-4, atol=1e-6), key
 
 
-def test_vignetting_one_energy_path_equals_the_broadcast_bilinear():
-    """The scalar-energy shortcut (row first, then np.interp over θ) gives the same numbers
-    as the full bilinear interpolation, including clamping outside the table."""
-    from fluximage.calib.builtin_tables import vignetting_bilinear
+def test_vignetting_table_fast_path_equals_the_direct_interpolation():
+    """The row-by-row np.interp evaluation equals the plain bilinear one (searchsorted
+    weights, four products) on a random table, with φ wrapped and E, θ clamped; on a node
+    the value is the table entry."""
+    from fluximage.calib.vignetting import VignettingTable
 
     rng = np.random.default_rng(3)
-    energies, thetas = np.array([0.5, 1.0, 2.0, 4.0, 8.0]), np.array([0, 2, 5, 10, 15, 30.0])
-    table = rng.uniform(0.3, 1.0, (5, 6))
-    theta = rng.uniform(-1.0, 40.0, 2000)
+    table = VignettingTable(np.array([0.5, 1.0, 2.0, 4.0, 8.0]), np.array([0, 2, 5, 10, 15, 30.0]),
+                            np.arange(0, 360, 45.0), rng.uniform(0.3, 1.0, (8, 6, 5)))  # fmt: skip
+    theta = rng.uniform(-1.0, 40.0, 4000)
+    phi = rng.uniform(-720.0, 720.0, 4000)
+    phi[:4] = [0.0, 315.0, 359.9999, 360.0]
     for energy in (0.1, 0.5, 0.7, 3.0, 8.0, 12.0):
-        fast = vignetting_bilinear(energies, thetas, table, energy, theta)
-        full = vignetting_bilinear(energies, thetas, table, np.full(theta.shape, energy), theta)
-        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-14)
-    # on a table node the value is the table entry
-    assert vignetting_bilinear(energies, thetas, table, 2.0, np.array([5.0]))[0] == pytest.approx(
-        table[2, 2], abs=1e-14
+        np.testing.assert_allclose(table(energy, theta, phi), table.direct(energy, theta, phi),
+                                   rtol=0, atol=1e-14)  # fmt: skip
+    assert table(2.0, 5.0, 90.0) == pytest.approx(table.factor[2, 2, 2], abs=1e-14)
+    assert table(2.0, 5.0, 360.0 + 90.0) == pytest.approx(table.factor[2, 2, 2], abs=1e-14)
+    # halfway between the last azimuth and 360° (= the first): the mean of the two
+    assert table(1.0, 2.0, 337.5) == pytest.approx(
+        0.5 * (table.factor[7, 1, 1] + table.factor[0, 1, 1]), abs=1e-14
     )
+    mean = table.azimuth_mean(1.0, 2.0)
+    assert mean == pytest.approx(table.factor[:, 1, 1].mean(), abs=1e-14)
 
 
 def test_contamination_map_is_continuous_between_block_centres(cal):

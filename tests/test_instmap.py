@@ -35,7 +35,8 @@ class FakeCalibration:
         return np.full(np.shape(e), 500.0)
 
     def vignetting(self, e, theta, phi):
-        return 1.0 - 0.02 * np.asarray(theta)
+        v = 1.0 - 0.02 * np.asarray(theta)
+        return v if np.ndim(e) == 0 else np.stack([v] * len(e))
 
     def detector_qe(self, det, chip, e, t):
         return np.full(np.shape(e), 0.5)
@@ -123,19 +124,34 @@ def test_monochromatic_map_is_the_product():
     assert monochromatic_map(FakeCalibration(), grating, 2.0) == pytest.approx(0.25 * m, rel=1e-6)
 
 
-def test_weighted_map_is_the_normalised_sum(tmp_path):
+def test_weighted_map_is_the_sum_with_the_weights_as_given(tmp_path):
+    """mkinstmap sums W_i · I(E_i) with the file's weights, not renormalised: weights 2 and 6
+    give 2·I(1 keV) + 6·I(2 keV), and the same file scaled by 3 gives 3 times the map (in
+    the whole-map and the blocked paths alike)."""
+    from fluximage.stages.instmap import blocked_instrument_maps, geometry_rows
+
     det, offsets = _acis()
     grid = pixel_grid("ACIS", 8)
     s = setup(
         det, "ACIS", 7, grid, geometry_mask(det, 7, grid, None, None), offsets, 1e8, 3.2, "NONE"
     )
+    cal = FakeCalibration()
     path = tmp_path / "w.dat"
     path.write_text("# ENERG_LO = 0.5\n# ENERG_HI = 7.0\n1.0 2.0\n2.0 6.0\n")
-    band = parse_bands(str(path), "ACIS")[0]
-    m = instrument_map(FakeCalibration(), s, band, "default")
-    cal = FakeCalibration()
-    expected = 0.25 * monochromatic_map(cal, s, 1.0) + 0.75 * monochromatic_map(cal, s, 2.0)
-    assert m == pytest.approx(expected, rel=1e-6)
+    scaled = tmp_path / "w3.dat"
+    scaled.write_text("1.0 6.0\n2.0 18.0\n")
+    band, band3 = parse_bands(f"{path},{scaled}", "ACIS")
+    m = instrument_map(cal, s, band, "default")
+    expected = 2.0 * monochromatic_map(cal, s, 1.0) + 6.0 * monochromatic_map(cal, s, 2.0)
+    np.testing.assert_allclose(m, expected, rtol=1e-6)
+
+    def geometry(rows):
+        return geometry_rows(det, 7, grid, None, None, rows)
+
+    one, three = blocked_instrument_maps(cal, det, "ACIS", 7, grid, geometry, offsets,
+                                         (1e8, 3.2, "NONE"), [band, band3], "default")  # fmt: skip
+    np.testing.assert_allclose(one, m, rtol=1e-6)
+    np.testing.assert_allclose(three, 3.0 * m, rtol=1e-6)
 
 
 def test_map_keys_share_energies():
@@ -318,7 +334,8 @@ def test_the_azimuth_is_computed_only_for_a_vignetting_that_uses_it():
 
         def vignetting(self, e, theta, phi):
             assert phi is not None
-            return (1.0 - 0.02 * np.asarray(theta)) * (1.0 + 0.001 * np.asarray(phi))
+            v = (1.0 - 0.02 * np.asarray(theta)) * (1.0 + 0.001 * np.asarray(phi))
+            return v if np.ndim(e) == 0 else np.stack([v] * len(e))
 
     class Averaged(FakeCalibration):
         def vignetting(self, e, theta, phi):

@@ -19,8 +19,10 @@ SECOND_SOURCE = {"acisi": (187.3279, 2.0824)}  # RA, Dec of the off-axis point s
 
 
 def _flat_weights(path, lo, hi, step=0.1):
-    """A weights file for a spectrum flat in photon flux between lo and hi keV."""
-    rows = "".join(f"{e:.3f} 1.0\n" for e in np.arange(lo + step / 2, hi, step))
+    """A weights file for a spectrum flat in photon flux between lo and hi keV: photon
+    fractions summing to 1 (weights are used as given, as in CIAO)."""
+    energies = np.arange(lo + step / 2, hi, step)
+    rows = "".join(f"{e:.3f} {1 / energies.size:.10g}\n" for e in energies)
     path.write_text(f"# ENERG_LO = {lo}\n# ENERG_HI = {hi}\n" + rows)
     return path
 
@@ -82,9 +84,7 @@ def test_on_axis_point_source_flux(name, tmp_path):
     from fluximage.geometry import radec_to_sky
     from fluximage.inputs.observation import read_observation
 
-    weights = tmp_path / "flat.dat"
-    rows = "".join(f"{e:.3f} 1.0\n" for e in np.arange(2.05, 7.0, 0.1))
-    weights.write_text("# ENERG_LO = 2.0\n# ENERG_HI = 7.0\n" + rows)
+    weights = _flat_weights(tmp_path / "flat.dat", 2.0, 7.0)
     evt = SHARED_DATA / f"marx-sim-{name}" / f"marx_{name}_evt2.fits"
     header = fits.getheader(evt, 1)
     obs = read_observation(str(evt), None, "", lambda *a, **k: None)

@@ -22,8 +22,10 @@ Every output file names its sources in its header (CSV ``#`` lines; the ``.npz``
   current HRMA area (axeffa N0008) and QE (N0006), ACIS-S3 near the aimpoint.
 - ``onaxis-effarea-refs/chandra_{acis-i,acis-s,hrc-i}_.area`` (PIMMS 4.8f, cycle 20) and
   ``ciao-arfs/hrcf24564_000N030_r0001_arf3.fits.gz`` (CSC 2.1 HRC-I ARF, 2021).
+- ``caldb-real/hrmaD1996-12-20vignetN0003.fits``: the real CALDB HRMA vignetting (the only
+  VIGNET file in CALDB 4.12's index), extension 1 (SHELL 1111, all shells): kept whole.
 - Numbers transcribed from ``shared/docs/exposure-algorithms.md``: §6.1 HRMA area columns A/B,
-  §6.2 vignetting (MARX 5.5.3 ray trace), §3.3 PIMMS-derived aimpoint transmissions (cycle 18).
+  §3.3 PIMMS-derived aimpoint transmissions (cycle 18).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from fluximage.calib.builtin_tables import (
     dead_fraction,
     interp_log_energy,
     met_from_date,
-    vignetting_bilinear,
 )
+from fluximage.calib.caldb_readers import read_vignetting
+from fluximage.calib.vignetting import VignettingTable
 from fluximage.geometry import Detector, builtin_geometry, det_to_chip
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,23 +64,6 @@ COLUMN_A = ((0.4, 791.0), (0.5, 785.0), (0.6, 785.0), (0.8, 778.0), (1.0, 782.0)
             (1.5, 787.0), (1.8, 767.0), (2.0, 709.0), (2.1, 369.0), (2.2, 337.0), (2.3, 384.0),
             (2.5, 396.0), (3.0, 403.0), (3.5, 410.0), (4.0, 404.0), (4.5, 383.0),
             (5.0, 345.0))  # fmt: skip
-VIGNETTING_THETA = (0, 2, 4, 6, 8, 10, 12, 15, 20)
-#: §6.2: V(E, θ), MARX 5.5.3 ray trace, azimuth-averaged.
-VIGNETTING = (
-    (0.3, 1, 0.987, 0.961, 0.927, 0.888, 0.853, 0.816, 0.758, 0.663),
-    (0.5, 1, 0.996, 0.966, 0.935, 0.897, 0.859, 0.820, 0.765, 0.669),
-    (1.0, 1, 0.992, 0.962, 0.929, 0.894, 0.856, 0.818, 0.761, 0.664),
-    (1.5, 1, 0.992, 0.965, 0.929, 0.894, 0.857, 0.818, 0.758, 0.663),
-    (2.0, 1, 0.990, 0.958, 0.925, 0.888, 0.848, 0.811, 0.751, 0.654),
-    (2.5, 1, 0.992, 0.964, 0.929, 0.890, 0.849, 0.806, 0.744, 0.637),
-    (3.0, 1, 0.988, 0.958, 0.923, 0.883, 0.840, 0.797, 0.732, 0.627),
-    (4.5, 1, 0.988, 0.951, 0.908, 0.854, 0.802, 0.745, 0.659, 0.524),
-    (5.5, 1, 0.981, 0.930, 0.876, 0.806, 0.734, 0.662, 0.557, 0.413),
-    (6.4, 1, 0.970, 0.898, 0.808, 0.716, 0.624, 0.543, 0.446, 0.320),
-    (7.0, 1, 0.979, 0.890, 0.779, 0.677, 0.589, 0.515, 0.407, 0.288),
-    (8.0, 1, 0.980, 0.923, 0.827, 0.720, 0.598, 0.491, 0.384, 0.274),
-    (9.0, 1, 0.962, 0.832, 0.649, 0.504, 0.408, 0.342, 0.267, 0.192),
-)
 #: §3.3: aimpoint transmissions = PIMMS area ÷ (column A × QE); (E, I cy18, I cy20, S cy18, S cy20).
 PIMMS_TRANSMISSION = (
     (0.5, 0.065, 0.014, 0.069, 0.008), (0.7, 0.11, 0.008, 0.12, 0.031),
@@ -209,9 +195,12 @@ def write_csv(path: Path, header: list[str], columns: dict[str, np.ndarray], fmt
     path.write_text("\n".join(lines) + "\n")
 
 
-def _vignetting_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    table = np.array(VIGNETTING)
-    return table[:, 0], np.array(VIGNETTING_THETA, float), table[:, 1:]
+VIGNET_FILE = "caldb-real/hrmaD1996-12-20vignetN0003.fits"
+
+
+def read_vignet(shared: Path) -> VignettingTable:
+    """The real CALDB VIGNET file, extension 1 (SHELL 1111), as the CALDB path reads it."""
+    return read_vignetting(shared / VIGNET_FILE, 1)
 
 
 # ---- HRMA on-axis area --------------------------------------------------------------------------
@@ -220,7 +209,7 @@ def _vignetting_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 MIRROR_ARFS = (("ciao-arfs/obs1.arf", 0.08), ("ciao-arfs/9774.arf", 1.25))
 
 
-def build_mirror_area(shared: Path, qe, contam, aim) -> tuple[np.ndarray, np.ndarray]:
+def build_mirror_area(shared: Path, qe, contam, aim, vignet) -> tuple[np.ndarray, np.ndarray]:
     """On-axis area = mean over MIRROR_ARFS of ARF ÷ (V · QE · T_contam N0007) above 0.5 keV,
     MARX ray trace (§6.1 B, scaled to join) below; thinned to 0.2 % (log-E interpolation)."""
     ccd, x, y = aim["S"]
@@ -230,7 +219,7 @@ def build_mirror_area(shared: Path, qe, contam, aim) -> tuple[np.ndarray, np.nda
         if energy is not None and not np.allclose(e, energy):
             raise ValueError("the mirror ARFs must share one energy grid")
         energy = e
-        vig = vignetting_bilinear(*_vignetting_table(), e, theta)
+        vig = vignet.azimuth_mean(e, theta)  # the ARF's azimuth is not recorded
         trans = n0007_transmission(contam[ccd], e, float(header["TSTART"]), x, y)
         areas.append(specresp / (np.interp(e, *qe[ccd]) * trans * vig))
     area = np.mean(areas, axis=0)
@@ -250,7 +239,8 @@ def write_mirror_area(out: Path, energy, area) -> None:
         "Chandra HRMA on-axis effective area (cm2), built-in calibration of fluximage.",
         "Source: CIAO mkarf ARFs made with CALDB axeffa N0008 + ACIS QE N0006 (ACIS-S3),",
         *arfs,
-        "(sherpa/sherpa-test-data), divided by vignetting (MARX table), ACIS-S3 QE N0006 and",
+        "(sherpa/sherpa-test-data), divided by vignetting (CALDB VIGNET N0003, azimuth mean),",
+        "ACIS-S3 QE N0006 and",
         "the CALDB contamination N0007 at the ARF date; mean of the two. Below 0.5 keV: MARX",
         f"5.5.3 on-axis ray trace ({DOC} 6.1 column B),",
         "scaled to join at 0.5-0.6 keV. Knots thinned so that log-energy interpolation is within",
@@ -259,16 +249,22 @@ def write_mirror_area(out: Path, energy, area) -> None:
     ], {"energy_kev": energy, "area_cm2": area}, "{:.5g}")  # fmt: skip
 
 
-def write_vignetting(out: Path) -> None:
-    energy, theta, table = _vignetting_table()
-    columns = {"energy_kev": energy}
-    columns.update({f"theta_{t:g}_arcmin": table[:, i] for i, t in enumerate(theta)})
-    write_csv(out / "vignetting.csv", [
-        "HRMA vignetting V(E, theta): off-axis / on-axis area, azimuth-averaged.",
-        f"Source: {DOC} 6.2",
-        "(MARX 5.5.3 ray trace, 8 azimuths x 300k rays per point). Columns: V at theta (arcmin).",
-        f"Generated by {GENERATOR}.",
-    ], columns, "{:.4g}")  # fmt: skip
+def write_vignetting(out: Path, vignet: VignettingTable) -> None:
+    """The whole VIGNET table (float32, as in the file), and where it came from."""
+    source = (
+        f"HRMA vignetting VIGNET[phi, theta, energy] (fraction of the on-axis area). Source: "
+        f"CALDB {Path(VIGNET_FILE).name} extension 1 (AXAF_VIGNET1, SHELL 1111, all "
+        "shells), kept whole: energies at the ENERG_LO/HI centres (keV), THETA (arcmin), "
+        f"PHI (deg, XMA_POL). Generated by {GENERATOR}."
+    )
+    np.savez_compressed(
+        out / "hrma_vignetting.npz",
+        energy_kev=vignet.energy_kev.astype(np.float32),
+        theta_arcmin=vignet.theta_arcmin.astype(np.float32),
+        phi_deg=vignet.phi_deg.astype(np.float32),
+        vignet=vignet.factor.astype(np.float32),
+        source=np.array(source),
+    )
 
 
 # ---- ACIS QE ---------------------------------------------------------------------------------
@@ -343,7 +339,7 @@ def write_hrc_qe(out: Path, energy, values) -> None:
     ], {"energy_kev": energy, **values}, "{:.5g}")  # fmt: skip
 
 
-def build_hrc_decline(shared: Path, mirror, hrc_energy, hrc_qe) -> list[tuple[str, float]]:
+def build_hrc_decline(shared: Path, mirror, hrc_energy, hrc_qe, vignet) -> list[tuple[str, float]]:
     """HRC-I QE relative to the 2002 model at three dates: 1 (2002), PIMMS cycle 20 (on-axis)
     and the CSC 2.1 ARF of ObsID 24564 (2021, 5.85′), each the median ratio over 0.7-2 keV of
     the reference ÷ (mirror × V × QE_2002)."""
@@ -353,7 +349,7 @@ def build_hrc_decline(shared: Path, mirror, hrc_energy, hrc_qe) -> list[tuple[st
         sel = (energy >= band[0]) & (energy <= band[1])
         model = interp_log_energy(energy[sel], *mirror)
         model *= np.interp(energy[sel], hrc_energy, hrc_qe["hrc_i"])
-        model *= vignetting_bilinear(*_vignetting_table(), energy[sel], theta)
+        model *= vignet.azimuth_mean(energy[sel], theta)
         return float(np.median(area[sel] / model))
 
     e, a = read_pimms(shared, "hrc-i")
@@ -371,7 +367,7 @@ def write_hrc_decline(out: Path, nodes) -> None:
         "Source: PIMMS 4.8f HRC-I on-axis area (cycle 20, taken as "
         f"{CYCLE20_DATE}) and the CSC 2.1",
         "ARF hrcf24564_000N030_r0001_arf3 (ObsID 24564, 5.85'), each divided by (built-in mirror",
-        "x vignetting x 2002 QE), median over 0.7-2 keV.",
+        "x vignetting (VIGNET N0003, azimuth mean) x 2002 QE), median over 0.7-2 keV.",
         f"Generated by {GENERATOR}.",
     ], {"time_met": [met_from_date(d) for d, _ in nodes], "relative_qe": [v for _, v in nodes]},
         "{:.6g}")  # fmt: skip
@@ -572,13 +568,14 @@ def main(argv: list[str] | None = None) -> int:
     qe = read_acis_qe(shared)
     contam = read_contam_n0007(shared)
     aim = aimpoint_pixels()
-    mirror = build_mirror_area(shared, qe, contam, aim)
+    vignet = read_vignet(shared)
+    mirror = build_mirror_area(shared, qe, contam, aim, vignet)
     write_mirror_area(out, *mirror)
-    write_vignetting(out)
+    write_vignetting(out, vignet)
     write_acis_qe(out, build_acis_qe(qe))
     hrc_energy, hrc_qe = build_hrc_qe(shared)
     write_hrc_qe(out, hrc_energy, hrc_qe)
-    decline = build_hrc_decline(shared, mirror, hrc_energy, hrc_qe)
+    decline = build_hrc_decline(shared, mirror, hrc_energy, hrc_qe, vignet)
     write_hrc_decline(out, decline)
     report.append("HRC-I relative QE: " + ", ".join(f"{d} {v:.3f}" for d, v in decline))
     write_zeroth_order(out, *build_zeroth_order(shared))

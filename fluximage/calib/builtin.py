@@ -10,8 +10,9 @@ mirror area         ``hrma_area.csv``: CIAO ARFs made with the current CALDB HRM
                     N0008) ÷ (vignetting × QE N0006 × contamination N0007), 0.5-11 keV, knots
                     down to the ARFs' 0.01-keV steps through the Ir M edges; MARX ray trace
                     below 0.5 keV; linear in log E, end values outside
-vignetting          ``vignetting.csv``: MARX 5.5.3 ray trace, azimuth-averaged (φ ignored),
-                    bilinear in (log E, θ), clamped to 0.3-9 keV and 0-20′
+vignetting          ``hrma_vignetting.npz``: the real CALDB ``hrmaD1996-12-20vignetN0003``
+                    (SHELL 1111) table V(φ, θ, E), whole; interpolated as the CALDB path
+                    does (:mod:`.vignetting`: linear in E, bilinear in θ and φ)
 ACIS QE             ``acis_qe.csv``: CALDB ``acisD1997-04-17qeN0006`` per CCD, thinned rows
                     (≤ 0.5 % off the file in 0.5-8 keV, ≤ 1 % in 0.3-0.5 keV); linear in E, 0
                     outside 0.05-12 keV
@@ -44,12 +45,14 @@ from .builtin_tables import (
     interp_log_energy,
     interp_zero_outside,
     read_csv_table,
-    vignetting_bilinear,
+    read_npz_table,
 )
+from .vignetting import VignettingTable
 
 BUILTIN_SOURCE = (
     "built-in (HRMA: CIAO ARFs with CALDB axeffa N0008 / QE, MARX below 0.5 keV; vignetting: "
-    "MARX 5.5.3 ray trace; QE: CALDB acisD1997-04-17qeN0006, HRC: MARX MCP QE x UV/ion shield; "
+    "CALDB hrmaD1996-12-20vignetN0003; QE: CALDB acisD1997-04-17qeN0006, "
+    "HRC: MARX MCP QE x UV/ion shield; "
     "QEU: none (uniform); contamination: CALDB N0007 to 2014-06 + PIMMS cycle 18/20 aimpoint "
     "model; see fluximage/calib/data)"
 )
@@ -87,15 +90,13 @@ class BuiltinCalibration:
 
     source: str
     mirror: Curve
-    vignetting_energy_kev: np.ndarray
-    vignetting_theta_arcmin: np.ndarray
-    vignetting_table: np.ndarray  # [energy, theta]
+    vignetting_table: VignettingTable
     acis_qe: dict[int, Curve]
     hrc_qe: dict[str, Curve]  # "hrc_i", "hrc_s1", "hrc_s2", "hrc_s3"
     hrc_i_decline: Curve  # energy_kev holds the times (MET s)
     contam: ContaminationModel
     zeroth: dict[str, Curve]  # "HETG", "LETG"
-    vignetting_uses_azimuth: ClassVar[bool] = False  # azimuth-averaged
+    vignetting_uses_azimuth: ClassVar[bool] = True  # the CALDB table has a PHI axis
 
     # ---- the protocol ---------------------------------------------------------------------
 
@@ -104,16 +105,11 @@ class BuiltinCalibration:
         return interp_log_energy(energy_kev, self.mirror.energy_kev, self.mirror.values)
 
     def vignetting(
-        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray | None
+        self, energy_kev: float | np.ndarray, theta_arcmin: np.ndarray, phi_deg: np.ndarray
     ) -> np.ndarray:
-        """Azimuth-averaged V(E, θ) (φ, if given, only sets the shape), 1 on axis."""
-        theta = np.asarray(theta_arcmin, float)
-        if phi_deg is not None:
-            theta, _ = np.broadcast_arrays(theta, np.asarray(phi_deg, float))
-        return vignetting_bilinear(
-            self.vignetting_energy_kev, self.vignetting_theta_arcmin, self.vignetting_table,
-            float(energy_kev), np.clip(theta, 0.0, None),
-        )  # fmt: skip
+        """V(E, θ, φ) of the CALDB VIGNET table (1 on axis); an array of energies gives a
+        leading energy axis."""
+        return self.vignetting_table(energy_kev, theta_arcmin, phi_deg)
 
     def detector_qe(
         self, detector: str, chip: int, energy_kev: np.ndarray, time_met: float
@@ -202,8 +198,7 @@ def _curve(table, x: str, y: str) -> Curve:
 @functools.cache
 def builtin_calibration() -> BuiltinCalibration:
     """The built-in calibration (tables read once)."""
-    vig = read_csv_table("vignetting.csv")
-    theta_cols = [c for c in vig.columns if c.startswith("theta_")]
+    vig = read_npz_table("hrma_vignetting.npz")
     qe = read_csv_table("acis_qe.csv")
     hrc = read_csv_table("hrc_qe.csv")
     zeroth = read_csv_table("zeroth_order.csv")
@@ -214,9 +209,9 @@ def builtin_calibration() -> BuiltinCalibration:
     return BuiltinCalibration(
         source=BUILTIN_SOURCE,
         mirror=_curve(read_csv_table("hrma_area.csv"), "energy_kev", "area_cm2"),
-        vignetting_energy_kev=vig["energy_kev"],
-        vignetting_theta_arcmin=np.array([float(c.split("_")[1]) for c in theta_cols]),
-        vignetting_table=np.column_stack([vig[c] for c in theta_cols]),
+        vignetting_table=VignettingTable(
+            vig["energy_kev"], vig["theta_arcmin"], vig["phi_deg"], vig["vignet"]
+        ),
         acis_qe=acis_qe,
         hrc_qe={k: _curve(hrc, "energy_kev", k) for k in ("hrc_i", *HRC_S_COLUMNS.values())},
         hrc_i_decline=_curve(read_csv_table("hrc_i_qe_time.csv"), "time_met", "relative_qe"),

@@ -100,36 +100,6 @@ def interp_zero_outside(x, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.interp(x, grid, values, left=0.0, right=0.0)
 
 
-def _cell(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower index and weight of ``x`` (clamped to the grid) on an increasing grid."""
-    x = np.clip(x, grid[0], grid[-1])
-    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, len(grid) - 2)
-    return i, (x - grid[i]) / (grid[i + 1] - grid[i])
-
-
-def vignetting_bilinear(
-    energy_grid_kev: np.ndarray, theta_grid_arcmin: np.ndarray, table: np.ndarray,
-    energy_kev, theta_arcmin,
-) -> np.ndarray:  # fmt: skip
-    """V(E, θ) bilinear in (log E, θ) on ``table[energy, theta]``, clamped to the table.
-
-    ``energy_kev`` and ``theta_arcmin`` broadcast against each other.  For one energy the
-    table row is interpolated first, then θ by ``np.interp`` (the same numbers, faster).
-    """
-    if np.ndim(energy_kev) == 0:
-        grid = np.log(energy_grid_kev)
-        i, u = _cell(grid, np.asarray([np.log(max(float(energy_kev), 1e-6))]))
-        row = (1 - u[0]) * table[i[0]] + u[0] * table[i[0] + 1]
-        return np.interp(np.asarray(theta_arcmin, float), theta_grid_arcmin, row)
-    energy, theta = np.broadcast_arrays(
-        np.asarray(energy_kev, float), np.asarray(theta_arcmin, float)
-    )
-    i, u = _cell(np.log(energy_grid_kev), np.log(np.clip(energy, 1e-6, None)))
-    j, v = _cell(np.asarray(theta_grid_arcmin, float), theta)
-    return ((1 - u) * (1 - v) * table[i, j] + u * (1 - v) * table[i + 1, j]
-            + (1 - u) * v * table[i, j + 1] + u * v * table[i + 1, j + 1])  # fmt: skip
-
-
 def dead_fraction(coefficient_per_s: float, chipy, frame_time_s: float) -> np.ndarray:
     """Dead-area fraction c·(frame time + CHIPY·t_row), clipped to 0..1 (exposure §3.4)."""
     exposed_s = float(frame_time_s) + np.asarray(chipy, float) * ROW_READ_TIME_S

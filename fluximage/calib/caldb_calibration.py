@@ -153,9 +153,10 @@ class CaldbCalibration:
         return self._one("default", "AXEFFA", date=self._date(), boundaries={"SHELL": shell})
 
     def vignetting(
-        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray
+        self, energy_kev: float | np.ndarray, theta_arcmin: np.ndarray, phi_deg: np.ndarray
     ) -> np.ndarray:
-        """Off-axis area / on-axis area, VIGNET SHELL 1111 (trilinear in E, θ, φ)."""
+        """Off-axis area / on-axis area, VIGNET SHELL 1111 (linear in E, bilinear in θ, φ:
+        :mod:`.vignetting`); an array of energies gives a leading energy axis."""
         path, ext = self._one("default", "VIGNET", date=self._date(), boundaries={"SHELL": 1111})
         return readers.read_vignetting(path, ext)(energy_kev, theta_arcmin, phi_deg)
 

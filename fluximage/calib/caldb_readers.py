@@ -44,25 +44,13 @@ import numpy as np
 from astropy.io import fits
 
 from .caldb import CaldbError
+from .vignetting import VignettingTable, linear_weights
 
 ACIS_CHIP_PIXELS = 1024
 _CONTAM_NAME = re.compile(r"^(AXAF_CONTAM\d*|ACIS\d+_CONTAM)$")
 
 
 # ---- interpolation helpers -------------------------------------------------------------
-
-
-def linear_weights(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices i0, i1 and weight w of ``x`` (clamped) on an increasing grid."""
-    grid = np.asarray(grid, float)
-    x = np.clip(np.asarray(x, float), grid[0], grid[-1])
-    if grid.size == 1:
-        zero = np.zeros(x.shape, int)
-        return zero, zero, np.zeros(x.shape)
-    i0 = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
-    step = grid[i0 + 1] - grid[i0]
-    w = np.where(step > 0, (x - grid[i0]) / np.where(step > 0, step, 1.0), 0.0)
-    return i0, i0 + 1, w
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,33 +66,6 @@ class Curve:
         out = np.interp(e, self.energy_kev, self.value)
         lo, hi = self.range_kev or (self.energy_kev[0], self.energy_kev[-1])
         return np.where((e >= lo) & (e <= hi), out, 0.0)
-
-
-@dataclass(frozen=True, eq=False)
-class VignettingTable:
-    """Vignetting factor ``factor[φ, θ, E]`` (fraction of on-axis area)."""
-
-    energy_kev: np.ndarray
-    theta_arcmin: np.ndarray
-    phi_deg: np.ndarray
-    factor: np.ndarray
-
-    def __call__(self, energy_kev: float, theta_arcmin, phi_deg) -> np.ndarray:
-        theta = np.asarray(theta_arcmin, float)
-        phi = np.broadcast_to(np.asarray(phi_deg, float), theta.shape)
-        e0, e1, we = linear_weights(self.energy_kev, np.asarray(float(energy_kev)))
-        plane = self.factor[:, :, int(e0)] * (1 - we) + self.factor[:, :, int(e1)] * we
-        # φ is periodic: close the circle with the first azimuth at +360°.
-        phis = np.append(self.phi_deg, self.phi_deg[0] + 360.0)
-        plane = np.concatenate([plane, plane[:1]], axis=0)
-        p = np.mod(phi - self.phi_deg[0], 360.0) + self.phi_deg[0]
-        p0, p1, wp = linear_weights(phis, p)
-        t0, t1, wt = linear_weights(self.theta_arcmin, theta)
-        value = (
-            plane[p0, t0] * (1 - wp) * (1 - wt) + plane[p0, t1] * (1 - wp) * wt
-            + plane[p1, t0] * wp * (1 - wt) + plane[p1, t1] * wp * wt
-        )  # fmt: skip
-        return np.clip(value, 0.0, None)
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,9 +32,14 @@ class Calibration(Protocol):
         ...
 
     def vignetting(
-        self, energy_kev: float, theta_arcmin: np.ndarray, phi_deg: np.ndarray | None
+        self, energy_kev: float | np.ndarray, theta_arcmin: np.ndarray, phi_deg: np.ndarray | None
     ) -> np.ndarray:
-        """Off-axis area as a fraction of the on-axis area (1 on axis)."""
+        """Off-axis area as a fraction of the on-axis area (1 on axis).
+
+        ``phi_deg`` is the MSC azimuth of :func:`fluximage.geometry.pixlib.chip_off_axis`
+        (see :mod:`.vignetting` for the convention).  ``energy_kev``: one energy, or a 1-D
+        array of energies; then the result has a leading energy axis.
+        """
         ...
 
     def detector_qe(

@@ -7,8 +7,9 @@ A: on-axis mirror area; V: vignetting at the pixel's off-axis angle for this
 pointing and SIM position; QE, QEU: detector efficiency and its spatial
 variation; T_contam: ACIS contaminant at the observation time; dead: ACIS
 cosmic-ray dead area; Z: grating zeroth-order efficiency; G: 0/1 geometry (mask
-window × good pixels).  With a spectral weights file the map is the weighted
-mean over its energies.  ``units=time`` gives G alone: exactly 0 or 1.
+window × good pixels).  With a spectral weights file the map is Σ_i W_i · I(E_i)
+over its rows, with the weights as given (as mkinstmap uses them: not renormalised, so
+weights made for fluxtype=erg give cm² count/erg).  ``units=time`` gives G alone: exactly 0 or 1.
 
 Maps are made on mkinstmap's pixel grids: ACIS 1024×1024 chip pixels; HRC-I
 16384² chip pixels binned by the largest power of two ≤ the output bin (a
@@ -197,10 +198,13 @@ def _broadcast_one(values) -> bool:
     return a.size > 0 and all(st == 0 for st in a.strides) and bool(a.flat[0] == 1.0)
 
 
-def _energy_factor(cal: Calibration, s: InstmapSetup, energy_kev: float, scalar: float
-                   ) -> np.ndarray:  # fmt: skip
-    """V · scalar · QEU at one energy (float64, this map's own)."""
-    out = _own_float64(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg))
+def _energy_factor(cal: Calibration, s: InstmapSetup, energy_kev: float, scalar: float,
+                   vignetting: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """V · scalar · QEU at one energy (float64, this map's own); ``vignetting``, when given,
+    is V at that energy in a float64 array this map may change in place."""
+    if vignetting is None:
+        vignetting = _own_float64(cal.vignetting(energy_kev, s.theta_arcmin, s.phi_deg))
+    out = vignetting
     out *= scalar
     uniformity = cal.qe_uniformity(s.detector, s.chip, energy_kev, s.chipx, s.chipy)
     if not _broadcast_one(uniformity):
@@ -247,10 +251,9 @@ def instrument_map(cal: Calibration, s: InstmapSetup, band: Band, units: str) ->
         return s.geometry.astype(np.float32)
     if band.weights_file is None:
         return monochromatic_map(cal, s, band.instmap_energy)
-    weights = read_weights(band.weights_file)
-    w = weights.weight / weights.weight.sum()
+    weights = read_weights(band.weights_file)  # used as given, as mkinstmap does
     total = np.zeros(s.geometry.shape, dtype=np.float64)
-    for energy, weight in zip(weights.energy_kev, w, strict=True):
+    for energy, weight in zip(weights.energy_kev, weights.weight, strict=True):
         if weight > 0:
             spectral = _spectral_factor(cal, s, float(energy))
             spectral *= weight
@@ -264,7 +267,8 @@ def row_blocks(grid: PixelGrid, block_pixels: int = BLOCK_PIXELS) -> list[tuple[
     return [(r0, min(r0 + step, grid.ny)) for r0 in range(0, grid.ny, step)]
 
 
-#: Energies whose contamination is evaluated in one call (bounds a block's temporaries).
+#: Energies whose vignetting and contamination are evaluated in one call (bounds a block's
+#: temporaries).
 ENERGIES_AT_ONCE = 8
 
 
@@ -275,7 +279,7 @@ class _Term:
     band: int  # index into the bands
     energy_kev: float
     scalar: float  # A · QE · Z at the energy
-    weight: float | None  # normalised spectral weight; None for a monochromatic band
+    weight: float | None  # the file's spectral weight, as given; None for a monochromatic band
 
 
 def _terms(cal: Calibration, detector: str, chip: int, bands: list[Band], time_met: float,
@@ -287,8 +291,8 @@ def _terms(cal: Calibration, detector: str, chip: int, bands: list[Band], time_m
             pairs = [(band.instmap_energy, None)]
         else:
             weights = read_weights(band.weights_file)
-            w = weights.weight / weights.weight.sum()
-            pairs = [(float(e), float(x)) for e, x in zip(weights.energy_kev, w, strict=True)
+            pairs = [(float(e), float(x))
+                     for e, x in zip(weights.energy_kev, weights.weight, strict=True)
                      if x > 0]  # fmt: skip
         for energy, weight in pairs:
             scalar = _scalar(cal, detector, chip, energy, time_met, grating)
@@ -348,12 +352,14 @@ def blocked_instrument_maps(
         weighted = {t.band: np.zeros(good.shape) for t in terms if t.weight is not None}
         for i0 in range(0, len(terms), ENERGIES_AT_ONCE):
             chunk = terms[i0 : i0 + ENERGIES_AT_ONCE]
+            energies = np.array([t.energy_kev for t in chunk])
+            # V for the chunk's energies in one call: the (θ, φ) cells are found once
+            vignetting = _own_float64(cal.vignetting(energies, s.theta_arcmin, s.phi_deg))
             contam = None
             if detector == "ACIS":
-                energies = np.array([t.energy_kev for t in chunk])
                 contam = cal.contamination(chip, energies, s.chipx, s.chipy, time_met)
             for i, term in enumerate(chunk):
-                spectral = _energy_factor(cal, s, term.energy_kev, term.scalar)
+                spectral = _energy_factor(cal, s, term.energy_kev, term.scalar, vignetting[i])
                 if contam is not None:
                     spectral *= contam[i]
                 if term.weight is None:

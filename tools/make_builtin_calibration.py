@@ -40,6 +40,7 @@ from astropy.io import fits
 from scipy.optimize import curve_fit
 
 from fluximage.calib.builtin_tables import (
+    date_from_met,
     dead_fraction,
     interp_log_energy,
     met_from_date,
@@ -307,69 +308,186 @@ def write_acis_qe(out: Path, knots) -> None:
 
 # ---- HRC QE ----------------------------------------------------------------------------------
 
-#: CHIP_ID → UV/ion-shield file: HRC-I; HRC-S plates 1 and 3 under the thin wing section,
-#: plate 2 under the thin centre section (the thick strips are not modelled).
-HRC_SHIELDS = (("hrc_i", "mcp_qe_i.v2.2.dat", "uvis_i.v4.dat"),
-               ("hrc_s1", "mcp_qe_s.v3.dat", "uvis_s34.v4.dat"),
-               ("hrc_s2", "mcp_qe_s.v3.dat", "uvis_s2.v4.dat"),
-               ("hrc_s3", "mcp_qe_s.v3.dat", "uvis_s34.v4.dat"))  # fmt: skip
+#: The real CALDB HRC QE files (QE column incl. the UV/ion shield): HRC-I N0008 (the last
+#: HRC-I QE without time dependence, 2010); HRC-S N0010, one REGIONID per plate: plates 1 and
+#: 3 under the thin wing sections (UVIS_HRCS4, UVIS_HRCS3), plate 2 under the thin centre
+#: section (UVIS_HRCS2); the thick strips are not modelled.
+HRC_QE_FILES = (("hrc_i", "caldb-real/hrciD1999-07-22qeN0008.fits", 1, None),
+                ("hrc_s1", "caldb-real/hrcsD1999-07-22qeN0010.fits", 1, 102),
+                ("hrc_s2", "caldb-real/hrcsD1999-07-22qeN0010.fits", 2, 204),
+                ("hrc_s3", "caldb-real/hrcsD1999-07-22qeN0010.fits", 3, 302))  # fmt: skip
+HRC_I_ARF = "ciao-arfs/hrcf24564_000N030_r0001_arf3.fits.gz"
+#: Energy knots (keV) of the smooth static factor HRC-I QE = N0008 × S(E), S = PIMMS ÷
+#: (mirror × N0008), the median over ±10 % around each knot.
+STATIC_KNOTS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0,
+                8.0, 10.0)  # fmt: skip
+#: The two regimes of the HRC-I decline (keV): the CALDB scales the QE below 626 eV to the HZ 43
+#: rates (CXC HRC-I QE v11 page, 2018); above ~0.7 keV the decline is grey (v12 page, 2020).
+HRC_I_SOFT_BAND, HRC_I_HARD_BAND = (0.2, 0.6), (0.8, 4.0)
 
 
-def build_hrc_qe(shared: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """MCP QE × shield transmission on the union of the files' energies (0.1-10 keV), thinned."""
-    curves = {}
-    for name, mcp, uvis in HRC_SHIELDS:
-        curves[name] = [read_bdat(shared / "marx-data/hrc" / f)[1] for f in (mcp, uvis)]
-    grid = np.unique(np.concatenate([c[:, 0] for pair in curves.values() for c in pair]))
-    grid = grid[(grid >= 0.1) & (grid <= 10.0)]
-    values = {name: np.interp(grid, mcp[:, 0], mcp[:, 1]) * np.interp(grid, uv[:, 0], uv[:, 1])
-              for name, (mcp, uv) in curves.items()}  # fmt: skip
+def _decimal_year(year: float) -> float:
+    """Chandra MET (s) of a decimal year."""
+    whole = int(year)
+    start, end = met_from_date(f"{whole}-01-01"), met_from_date(f"{whole + 1}-01-01")
+    return start + (year - whole) * (end - start)
+
+
+def read_hrc_qe(path: Path, ext: int, region: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(energy keV, QE) of one AXAF_QE extension (the row of ``region`` when given)."""
+    with fits.open(path) as hdul:
+        data = hdul[ext].data
+        row = 0 if region is None else int(np.flatnonzero(data["REGIONID"] == region)[0])
+        if data["ENERGY"].ndim > 1:
+            energy, qe = data["ENERGY"][row], data["QE"][row]
+        else:
+            energy, qe = data["ENERGY"], data["QE"]
+    energy, qe = np.asarray(energy, float).ravel(), np.asarray(qe, float).ravel()
+    order = np.argsort(energy)
+    return energy[order], qe[order]
+
+
+def hrc_static_factor(shared: Path, mirror) -> tuple[np.ndarray, np.ndarray]:
+    """S(E) at STATIC_KNOTS: PIMMS 4.8f HRC-I area ÷ (mirror × N0008), median within ±10 %."""
+    e, area = read_pimms(shared, "hrc-i")
+    qe_e, qe = read_hrc_qe(shared / HRC_QE_FILES[0][1], 1, None)
+    ratio = area / (interp_log_energy(e, *mirror) * np.interp(e, qe_e, qe))
+    knots = np.array(STATIC_KNOTS)
+    values = [float(np.median(ratio[(e >= 0.9 * k) & (e <= 1.1 * k)])) for k in knots]
+    return knots, np.array(values)
+
+
+def build_hrc_qe(shared: Path, mirror) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The files' QE on the union of their energies (0.06-10 keV), HRC-I × S(E), thinned."""
+    curves = {name: read_hrc_qe(shared / f, ext, region)
+              for name, f, ext, region in HRC_QE_FILES}  # fmt: skip
+    grid = np.unique(np.concatenate([e for e, _ in curves.values()]))
+    grid = grid[(grid >= 0.06) & (grid <= 10.0)]
+    values = {name: np.interp(grid, e, q) for name, (e, q) in curves.items()}
+    values["hrc_i"] = values["hrc_i"] * np.interp(grid, *hrc_static_factor(shared, mirror))
     keep = thin_knots(grid, np.column_stack(list(values.values())), rel_tol=0.004, abs_tol=1e-5)
     return grid[keep], {k: v[keep] for k, v in values.items()}
 
 
 def write_hrc_qe(out: Path, energy, values) -> None:
     write_csv(out / "hrc_qe.csv", [
-        "HRC QE (MCP QE x UV/ion shield transmission), on-axis models, no time dependence.",
-        "Sources (MARX data, Chandra-MARX/marx marx/data/hrc, from the CXC HRC calibration",
-        "pages): hrc_i = mcp_qe_i.v2.2 (2002 model) x uvis_i.v4; HRC-S plates: mcp_qe_s.v3 x",
-        "uvis_s34.v4 (plates 1, 3: thin wing section) or uvis_s2.v4 (plate 2: thin centre).",
+        "HRC QE (incl. the UV/ion shield) at launch; the decline in time is hrc_*_qe_time.csv.",
+        "Sources: CALDB hrciD1999-07-22qeN0008 (HRC-I) x S(E), S = PIMMS 4.8f HRC-I area /",
+        "(built-in mirror x N0008) smoothed (median within +-10 % of knots 0.1-10 keV; 0.977 at",
+        "1 keV): the launch-era level of the calibration CIAO uses now, which renormalised the",
+        "HRC-I QE after N0008; CALDB hrcsD1999-07-22qeN0010 (HRC-S): plate 1 REGIONID 102",
+        "(UVIS_HRCS4), plate 2 REGIONID 204 (UVIS_HRCS2), plate 3 REGIONID 302 (UVIS_HRCS3).",
         "Knots chosen so that linear interpolation is within 0.4 % (+1e-5) of the product.",
         f"Generated by {GENERATOR}.",
     ], {"energy_kev": energy, **values}, "{:.5g}")  # fmt: skip
 
 
-def build_hrc_decline(shared: Path, mirror, hrc_energy, hrc_qe, vignet) -> list[tuple[str, float]]:
-    """HRC-I QE relative to the 2002 model at three dates: 1 (2002), PIMMS cycle 20 (on-axis)
-    and the CSC 2.1 ARF of ObsID 24564 (2021, 5.85′), each the median ratio over 0.7-2 keV of
-    the reference ÷ (mirror × V × QE_2002)."""
-    band = (0.7, 2.0)
-
-    def ratio(energy, area, theta):
-        sel = (energy >= band[0]) & (energy <= band[1])
-        model = interp_log_energy(energy[sel], *mirror)
-        model *= np.interp(energy[sel], hrc_energy, hrc_qe["hrc_i"])
-        model *= vignet.azimuth_mean(energy[sel], theta)
-        return float(np.median(area[sel] / model))
-
-    e, a = read_pimms(shared, "hrc-i")
-    arf_path = shared / "ciao-arfs/hrcf24564_000N030_r0001_arf3.fits.gz"
-    e2, a2, header = read_arf(arf_path)
-    return [(HRC_QE_REFERENCE_DATE, 1.0), (CYCLE20_DATE, ratio(e, a, 0.0)),
-            (header["DATE-OBS"][:10], ratio(e2, a2, 5.85))]  # fmt: skip
+#: HRC-I QE relative to launch, (decimal year, soft, hard), before the 2021 ARF. Soft (E ≤
+#: 0.626 keV): LETG+HRC-I HZ 43 zeroth-order rates, CXC "HRC-I QE vN0011" page (Kashyap &
+#: Ratzlaff 2018, table 1), normalised to their 2002-2010 mean 3.865 ct/s (flat within ±2 %
+#: before 2011); early 2021 (before the 2021-02-16 high-voltage raise): the 16 % HZ 43 loss of
+#: the CXC memo "QE loss attributable to gain drop on HRC" (Kashyap, Nov 2021).  Hard (E ≥
+#: 0.7 keV): flat to 2016, then the grey 1.5 %/yr of the CXC "HRC-I QE v12" page (June 2020).
+HRC_I_DECLINE = ((1999.55, 1.0, 1.0), (2011.20, 1.0, 1.0), (2012.29, 0.962, 1.0),
+                 (2014.32, 0.942, 1.0), (2016.01, 0.927, 1.0), (2017.88, 0.863, 0.972),
+                 (2021.126, 0.840, 0.923))  # fmt: skip
+#: The HRC-I and HRC-S voltages were raised one step on 2023-09-20 "to restore the QE to
+#: levels of c.2020" (Chandra POG, ch. 7): back to the 2021 ARF's level.
+HRC_I_HV_STEP_2023 = 2023.72
+#: the last node: after it the QE is held
+HRC_I_LAST = 2026.0
 
 
-def write_hrc_decline(out: Path, nodes) -> None:
+def build_hrc_i_decline(shared: Path, mirror, vignet, energy, qe) -> list[tuple]:
+    """(time MET, soft, hard) nodes of the HRC-I QE relative to launch (hrc_qe.csv).
+
+    The published nodes above; on 2021-02-16 a step to the level of the CSC 2.1 ARF of ObsID
+    24564 (2021-09-09, made with CALDB hrciD2021-02-16qeN0013), held to the ARF's date: the
+    median over HRC_I_SOFT_BAND / HRC_I_HARD_BAND of ARF ÷ (mirror × V(θ, φ) × QE at
+    launch), with θ, φ of the source from the ARF header.  Then the 2016-2021 rates of both
+    regimes to the 2023-09-20 voltage step, back to the ARF's level, and the same rates again
+    to HRC_I_LAST.
+    """
+    from fluximage.geometry.pixlib import AspectSamples, SkyFrame, off_axis_angles, sky_to_det
+
+    e, area, header = read_arf(shared / HRC_I_ARF)
+    det = Detector.create(builtin_geometry(), "HRC-I")
+    frame = SkyFrame.for_system(det.fp, header["RA_NOM"], header["DEC_NOM"])
+    aspect = AspectSamples(header["RA_PNT"], header["DEC_PNT"], header["ROLL_PNT"])
+    x, y = (float(v.split("=")[1]) for v in _history_values(header, ("sourcepixelx",
+                                                                     "sourcepixely")))
+    theta, phi = off_axis_angles(det.fp, *sky_to_det(det.fp, x, y, aspect, frame))
+    v = np.array([vignet(float(energy_kev), theta, phi) for energy_kev in e])
+    ratio = area / (interp_log_energy(e, *mirror) * np.interp(e, energy, qe) * v)
+    levels = [float(np.median(ratio[(e >= lo) & (e <= hi)]))
+              for lo, hi in (HRC_I_SOFT_BAND, HRC_I_HARD_BAND)]  # fmt: skip
+    arf_year = 2021.0 + (met_from_date(header["DATE-OBS"][:10]) - _decimal_year(2021.0)) / (
+        _decimal_year(2022.0) - _decimal_year(2021.0))
+    nodes = [(y, s, h) for y, s, h in HRC_I_DECLINE]
+    (y0, s0, h0), (y1, s1, h1) = nodes[4], nodes[-1]  # 2016.0 and early 2021
+    rates = ((s1 - s0) / (y1 - y0), (h1 - h0) / (y1 - y0))
+    nodes.append((y1, *levels))  # the 2021-02-16 raise
+    nodes.append((arf_year, *levels))
+    dt = HRC_I_HV_STEP_2023 - arf_year
+    nodes.append((HRC_I_HV_STEP_2023, *(v + r * dt for v, r in zip(levels, rates, strict=True))))
+    nodes.append((HRC_I_HV_STEP_2023, *levels))
+    dt = HRC_I_LAST - HRC_I_HV_STEP_2023
+    nodes.append((HRC_I_LAST, *(v + r * dt for v, r in zip(levels, rates, strict=True))))
+    return [(_decimal_year(y), s, h) for y, s, h in nodes]
+
+
+def _history_values(header: fits.Header, keys: tuple[str, ...]) -> list[str]:
+    """``key=value`` entries of the HISTORY cards (mkarf's parameters), in ``keys`` order."""
+    text = " ".join(str(v) for v in header.get("HISTORY", []))
+    found = []
+    for key in keys:
+        i = text.index(f"{key}=")
+        found.append(text[i:].split()[0])
+    return found
+
+
+#: HRC-S QE relative to N0010 (time MET computed from decimal years), soft (E ≤ 0.207 keV,
+#: λ ≥ 60 Å) and hard (E ≥ 0.62 keV, λ ≤ 20 Å), derived from published corrections:
+#: ~0.5 %/yr before 2012 about 2008.5 (CIAO "why" page on the HRC-S QEU N0006, 2011); the
+#: 2012-03-29 voltage raise × (1.04344 + 9.40064e-5 λ/Å) (HRC-S QE N0012 correction); after it
+#: −2.39 %/yr soft (HZ 43, HRC-S QE N0015 ECR) and −0.34 %/yr net hard (same ECR); the
+#: 2021-05-14 voltage raise × 1.106 (HRC-S QE N0016); −9.5 % soft from 2021.9 to 2023.5 (HZ 43
+#: zeroth order, CALDB 4.10.7 notes); the 2023-09-20 step back to the 2021.9 level (POG).
+HRC_S_DECLINE = ((1999.55, 1.045, 1.045), (2012.24, 0.981, 0.981), (2012.24, 1.030, 1.025),
+                 (2021.37, 0.805, 0.993), (2021.37, 0.890, 1.098), (2021.9, 0.879, 1.096),
+                 (2023.5, 0.796, 1.091), (2023.72, 0.787, 1.090), (2023.72, 0.879, 1.096),
+                 (2026.0, 0.828, 1.088))  # fmt: skip
+
+
+def write_hrc_declines(out: Path, hrc_i_nodes) -> None:
     write_csv(out / "hrc_i_qe_time.csv", [
-        "HRC-I QE relative to the 2002 MCP model (hrc_qe.csv), approximate: linear in time",
-        "between these dates, 1 before the first, and after the last continuing at the mean",
-        "rate since the first.",
-        "Source: PIMMS 4.8f HRC-I on-axis area (cycle 20, taken as "
-        f"{CYCLE20_DATE}) and the CSC 2.1",
-        "ARF hrcf24564_000N030_r0001_arf3 (ObsID 24564, 5.85'), each divided by (built-in mirror",
-        "x vignetting (VIGNET N0003, azimuth mean) x 2002 QE), median over 0.7-2 keV.",
+        "HRC-I QE relative to launch (hrc_qe.csv column hrc_i): 'soft' applies at E <= 0.626",
+        "keV, 'hard' at E >= 0.7 keV, linear in energy between; linear in time between the rows",
+        "(a repeated time is a step), the first row before them, the last after.",
+        "Sources: HZ 43 zeroth-order rates (CXC HRC-I QE vN0011 page, 2018) for soft to 2017.9;",
+        "the 16 % HZ 43 loss of early 2021 (CXC memo 'QE loss attributable to gain drop on",
+        "HRC', 2021); grey -1.5 %/yr after 2016 for hard (CXC HRC-I QE v12 page, 2020); from",
+        "the 2021-02-16 voltage raise the level of the CSC 2.1 ARF hrcf24564_000N030_r0001_arf3",
+        "(2021-09-09, CALDB QE N0013), ARF / (mirror x V(theta, phi) x QE at launch), median",
+        "0.2-0.6 keV (soft) and 0.8-4 keV (hard); then the 2016-2021 rates, back to that level",
+        "at the 2023-09-20 voltage raise (Chandra POG ch. 7), and the same rates to 2026.",
         f"Generated by {GENERATOR}.",
-    ], {"time_met": [met_from_date(d) for d, _ in nodes], "relative_qe": [v for _, v in nodes]},
+    ], {"time_met": [t for t, _, _ in hrc_i_nodes], "soft": [s for _, s, _ in hrc_i_nodes],
+        "hard": [h for _, _, h in hrc_i_nodes]}, "{:.6g}")  # fmt: skip
+    write_csv(out / "hrc_s_qe_time.csv", [
+        "HRC-S QE relative to CALDB hrcsD1999-07-22qeN0010 (hrc_qe.csv hrc_s1..3): 'soft' at",
+        "E <= 0.207 keV (60 A), 'hard' at E >= 0.62 keV (20 A), linear in energy between; in",
+        "time as hrc_i_qe_time.csv.",
+        "Sources: derived from published corrections (uncertain: +-3 % before 2012, +-5 %",
+        "2012-2020, +-10 % after): ~0.5 %/yr before 2012 (CIAO why page on the",
+        "HRC-S QEU N0006, normalised at 2008.5); the 2012-03-29 voltage raise, x (1.04344 +",
+        "9.40064e-5 lambda/A) (HRC-S QE N0012); -2.39 %/yr soft and -0.34 %/yr net hard after",
+        "it (HZ 43 and Mkn 421, HRC-S QE N0015 ECR); the 2021-05-14 raise x 1.106 (HRC-S QE",
+        "N0016); -9.5 % soft 2021.9-2023.5 (HZ 43, CALDB 4.10.7 notes); back to the 2021.9",
+        "level at the 2023-09-20 raise (Chandra POG ch. 7).",
+        f"Generated by {GENERATOR}.",
+    ], {"time_met": [_decimal_year(y) for y, _, _ in HRC_S_DECLINE],
+        "soft": [s for _, s, _ in HRC_S_DECLINE], "hard": [h for _, _, h in HRC_S_DECLINE]},
         "{:.6g}")  # fmt: skip
 
 
@@ -573,11 +691,12 @@ def main(argv: list[str] | None = None) -> int:
     write_mirror_area(out, *mirror)
     write_vignetting(out, vignet)
     write_acis_qe(out, build_acis_qe(qe))
-    hrc_energy, hrc_qe = build_hrc_qe(shared)
+    hrc_energy, hrc_qe = build_hrc_qe(shared, mirror)
     write_hrc_qe(out, hrc_energy, hrc_qe)
-    decline = build_hrc_decline(shared, mirror, hrc_energy, hrc_qe, vignet)
-    write_hrc_decline(out, decline)
-    report.append("HRC-I relative QE: " + ", ".join(f"{d} {v:.3f}" for d, v in decline))
+    decline = build_hrc_i_decline(shared, mirror, vignet, hrc_energy, hrc_qe["hrc_i"])
+    write_hrc_declines(out, decline)
+    report.append("HRC-I relative QE (date, soft, hard): " + ", ".join(
+        f"{date_from_met(t):%Y-%m-%d} {s:.3f} {h:.3f}" for t, s, h in decline))
     write_zeroth_order(out, *build_zeroth_order(shared))
     np.savez_compressed(
         out / "acis_contamination.npz",

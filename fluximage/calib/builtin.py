@@ -16,11 +16,13 @@ vignetting          ``hrma_vignetting.npz``: the real CALDB ``hrmaD1996-12-20vig
 ACIS QE             ``acis_qe.csv``: CALDB ``acisD1997-04-17qeN0006`` per CCD, thinned rows
                     (≤ 0.5 % off the file in 0.5-8 keV, ≤ 1 % in 0.3-0.5 keV); linear in E, 0
                     outside 0.05-12 keV
-HRC QE              ``hrc_qe.csv``: MARX MCP QE × UV/ion shield (HRC-I; HRC-S plates 1 and 3
-                    thin wing, plate 2 thin centre section); HRC-I × ``hrc_i_qe_time.csv``, an
-                    approximate decline (1 in 2002, ≈0.88 in mid-2019, ≈0.82 in late 2021,
-                    linear between, 1 before 2002, the mean rate after the last date); HRC-S
-                    has no time dependence
+HRC QE              ``hrc_qe.csv``: the real CALDB QE files at launch (HRC-I
+                    hrciD1999-07-22qeN0008 × a smooth renormalisation to the PIMMS area;
+                    HRC-S hrcsD1999-07-22qeN0010, one shield region per plate) ×
+                    ``hrc_i_qe_time.csv`` / ``hrc_s_qe_time.csv``: the decline in time, a
+                    'soft' and a 'hard' factor (linear in energy between the two regimes,
+                    linear in time between the rows, held before the first and after the
+                    last; each row's source in the file)
 QE uniformity       none: 1 everywhere (no QEU maps are built in)
 contamination       ``acis_contamination.npz``: CALDB N0007 to 2014-06, then a late layer
                     calibrated on PIMMS cycle-18/20 aimpoint areas (:mod:`.builtin_contamination`)
@@ -85,6 +87,36 @@ class Curve:
 
 
 @dataclass(frozen=True, eq=False)
+class HrcDecline:
+    """HRC QE relative to launch: a 'soft' and a 'hard' factor at each time (MET s), linear in
+    time between the rows (a repeated time is a step), held outside them; below
+    ``soft_below_kev`` the soft factor applies, above ``hard_above_kev`` the hard one, linear
+    in energy between."""
+
+    time_met: np.ndarray
+    soft: np.ndarray
+    hard: np.ndarray
+    soft_below_kev: float
+    hard_above_kev: float
+
+    def __call__(self, energy_kev, time_met: float) -> np.ndarray:
+        t = float(time_met)
+        soft = float(np.interp(t, self.time_met, self.soft))
+        hard = float(np.interp(t, self.time_met, self.hard))
+        span = self.hard_above_kev - self.soft_below_kev
+        w = np.clip((np.asarray(energy_kev, float) - self.soft_below_kev) / span, 0.0, 1.0)
+        return soft + w * (hard - soft)
+
+
+#: Energy regimes (keV) of the HRC decline tables: HRC-I, the CALDB scales the QE below
+#: 626 eV to HZ 43 (CXC HRC-I QE vN0011 page) and the decline is grey above ~0.7 keV (v12);
+#: HRC-S, the HZ 43 decline applies at λ ≥ 60 Å, the Mkn 421 correction fades out at 20 Å
+#: (HRC-S QE N0015 ECR).
+HRC_DECLINE_BANDS = {"HRC-I": ("hrc_i_qe_time.csv", 0.626, 0.70),
+                     "HRC-S": ("hrc_s_qe_time.csv", 0.207, 0.62)}  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
 class BuiltinCalibration:
     """The built-in calibration (see the module docstring for the tables and models)."""
 
@@ -92,8 +124,8 @@ class BuiltinCalibration:
     mirror: Curve
     vignetting_table: VignettingTable
     acis_qe: dict[int, Curve]
-    hrc_qe: dict[str, Curve]  # "hrc_i", "hrc_s1", "hrc_s2", "hrc_s3"
-    hrc_i_decline: Curve  # energy_kev holds the times (MET s)
+    hrc_qe: dict[str, Curve]  # "hrc_i", "hrc_s1", "hrc_s2", "hrc_s3": at launch
+    hrc_decline: dict[str, HrcDecline]  # "HRC-I", "HRC-S"
     contam: ContaminationModel
     zeroth: dict[str, Curve]  # "HETG", "LETG"
     vignetting_uses_azimuth: ClassVar[bool] = True  # the CALDB table has a PHI axis
@@ -123,12 +155,12 @@ class BuiltinCalibration:
             return interp_zero_outside(energy_kev, curve.energy_kev, curve.values)
         if det == "HRC-I":
             curve = self.hrc_qe["hrc_i"]
-            scale = self.hrc_i_relative_qe(time_met)
         else:
             column = HRC_S_COLUMNS.get(int(chip))
             if column is None:
                 raise BuiltinCalibrationError(f"No HRC-S QE for CHIP_ID {chip} (expected 1-3)")
-            curve, scale = self.hrc_qe[column], 1.0
+            curve = self.hrc_qe[column]
+        scale = self.hrc_decline[det](energy_kev, time_met)
         return scale * interp_zero_outside(energy_kev, curve.energy_kev, curve.values)
 
     def qe_uniformity(
@@ -178,21 +210,15 @@ class BuiltinCalibration:
         _detector(detector)
         return None
 
-    # ---- helpers ---------------------------------------------------------------------------
-
-    def hrc_i_relative_qe(self, time_met: float) -> float:
-        """HRC-I QE relative to the 2002 model: linear between the dates of the table, 1 before
-        the first, and after the last continuing at the mean rate since the first (≥ 0)."""
-        times, values = self.hrc_i_decline.energy_kev, self.hrc_i_decline.values
-        t = float(time_met)
-        if t <= times[-1]:
-            return float(np.interp(t, times, values))
-        rate = (values[-1] - values[0]) / (times[-1] - times[0])
-        return max(0.0, float(values[-1] + rate * (t - times[-1])))
-
 
 def _curve(table, x: str, y: str) -> Curve:
     return Curve(table[x], table[y])
+
+
+def _decline(name: str, soft_below_kev: float, hard_above_kev: float) -> HrcDecline:
+    table = read_csv_table(name)
+    return HrcDecline(table["time_met"], table["soft"], table["hard"], soft_below_kev,
+                      hard_above_kev)  # fmt: skip
 
 
 @functools.cache
@@ -214,7 +240,7 @@ def builtin_calibration() -> BuiltinCalibration:
         ),
         acis_qe=acis_qe,
         hrc_qe={k: _curve(hrc, "energy_kev", k) for k in ("hrc_i", *HRC_S_COLUMNS.values())},
-        hrc_i_decline=_curve(read_csv_table("hrc_i_qe_time.csv"), "time_met", "relative_qe"),
+        hrc_decline={det: _decline(*bands) for det, bands in HRC_DECLINE_BANDS.items()},
         contam=ContaminationModel.load(),
         zeroth={g: _curve(zeroth, "energy_kev", g.lower()) for g in GRATINGS},
     )

@@ -19,10 +19,11 @@ import numpy as np
 
 from .calib.interface import Calibration
 from .calib.psf import load_psf_size
-from .calib.select import describe, load_calibration
+from .calib.select import caveats, describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import AspectSamples, Detector
+from .inputs.bands import read_weights
 from .inputs.dmfilter import parse_filter
 from .inputs.mask import Window, read_mask
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
@@ -55,7 +56,12 @@ from .stages.combine import combine
 from .stages.divide import divide
 from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
-from .stages.instmaps import InstrumentMap, chip_instrument_maps, instmap_context
+from .stages.instmaps import (
+    InstrumentMap,
+    chip_instrument_maps,
+    detector_name,
+    instmap_context,
+)
 from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
 from .stages.threshold import threshold
 from .tasks import TaskGraph
@@ -198,6 +204,9 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
     report(describe(calibration))
+    for line in caveats(calibration, detector_name(inputs), (obs.tstart + obs.tstop) / 2,
+                        _band_energies(inputs.bands, inputs.params.units)):  # fmt: skip
+        report(line)
     report(f"Calibration: {calibration.source}", level=2)
     for line in grid.screen_lines():
         report(line)
@@ -209,6 +218,21 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
         else "Running tasks in serial."
     )
     return Plan(inputs, detector, aspect, windows, method, grid, calibration)
+
+
+def _band_energies(bands, units: str) -> list[float]:
+    """The energies (keV) the instrument maps are made at (none for units=time)."""
+    if units == "time":
+        return []
+    out = []
+    for band in bands:
+        if band.weights_file is None:
+            out.append(band.instmap_energy)
+        else:
+            weights = read_weights(band.weights_file)
+            out.extend(float(e) for e, w in zip(weights.energy_kev, weights.weight, strict=True)
+                       if w > 0)  # fmt: skip
+    return out
 
 
 def _counted(verb: str, n: int, noun: str, rest: str) -> str:

@@ -43,6 +43,7 @@ import numpy as np
 from ..messages import FluximageError
 from .builtin_contamination import ContaminationModel
 from .builtin_tables import (
+    date_from_met,
     dead_fraction,
     interp_log_energy,
     interp_zero_outside,
@@ -209,6 +210,22 @@ class BuiltinCalibration:
         """None: the built-in calibration has no CALDB bad-pixel file."""
         _detector(detector)
         return None
+
+    def caveats(self, detector: str, time_met: float, energies_kev) -> list[str]:
+        """Warnings for an observation whose maps rest on extrapolated tables: ACIS after the
+        last published contamination anchor of either array, at energies below 1.5 keV."""
+        if _detector(detector) != "ACIS":
+            return []
+        low = [e for e in np.ravel(energies_kev) if e < 1.5]
+        last = max(float(times[-1]) for times in self.contam.late_time_met.values())
+        if not low or float(time_met) <= last:
+            return []
+        when = date_from_met(last).date().isoformat()
+        return [
+            f"WARNING: the built-in ACIS contamination is extrapolated after {when}: at "
+            f"{min(low):g} keV the exposure maps may be off by a factor of 2-3 at 0.5-0.7 keV "
+            "and 25 % at 1 keV; set $CALDB to a Chandra CALDB for soft-band science."
+        ]
 
 
 def _curve(table, x: str, y: str) -> Curve:

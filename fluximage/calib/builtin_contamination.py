@@ -9,12 +9,13 @@ Transmission of the contaminant on the optical blocking filters at chip pixel (x
   (2014-06)*, τ1 per array (I, S); f(x, y) from the file's blocked maps (one 64×64 map of
   16-pixel blocks per I chip, one 128-block CHIPY profile for all S chips; nearest block).
 - **Late part** (after t_end, zero before): extra optical depth Δτ at the array's aimpoint,
-  tabulated at two epochs, cycle 18 (taken as 2017-07-01) and cycle 20 (2019-07-01), from
-  PIMMS effective areas (see ``tools/make_builtin_calibration.py``); the post-2015 contaminant
-  has a flatter μ(E), so each epoch has its own Δτ(E) (linear in log E).  In time: linear from
-  0 at t_end to cycle 18, linear between the epochs, and after cycle 20 growing at the mean
-  rate since t_end (Δτ20·(t − t_end)/(t20 − t_end)): a rough extrapolation, CALDB N0015 is
-  the real answer.
+  tabulated at two epochs per array: cycle 18 (taken as 2017-07-01) and a second epoch
+  (ACIS-S: PIMMS cycle 20, 2019-07-01; ACIS-I: the CXC cycle-21 aimpoint ARF, 2020-05-15),
+  see ``tools/make_builtin_calibration.py``; the post-2015 contaminant has a flatter μ(E),
+  so each epoch has its own Δτ(E) (linear in log E).  In time: linear from 0 at t_end to
+  cycle 18, linear between the epochs, and after the second growing at the cycle-18 rate
+  (Δτ18·(t − t2)/(t18 − t_end), the pre-2016 rate the CXC found resumed in 2019): an
+  extrapolation; the CALDB's N0016 is the real answer.
 - **Spatial dependence of the late part (approximate)**: g(x, y) = (τ0 + τ1·f(x, y)) /
   (τ0 + τ1·f(aimpoint)) of N0007 at t_end, i.e. the late layer has N0007's centre-to-edge
   pattern, normalised to 1 at the aimpoint of the array (I3 for chips 0-3, S3 for 4-9).
@@ -47,8 +48,8 @@ class ContaminationModel:
     fxy_s: np.ndarray  # CHIPY block → f
     block_s: int
     late_energy_kev: np.ndarray
-    late_dtau: dict[str, np.ndarray]  # "i", "s" → rows cycle 18, cycle 20
-    late_time_met: np.ndarray  # t_end, t18, t20
+    late_dtau: dict[str, np.ndarray]  # "i", "s" → rows cycle 18, second epoch
+    late_time_met: dict[str, np.ndarray]  # "i", "s" → t_end, t18, second epoch
     aimpoint: dict[str, tuple[int, float, float]]  # "i", "s" → CCD_ID, chipx, chipy
     source: str
 
@@ -62,7 +63,7 @@ class ContaminationModel:
             block_i=int(t["block_i"]), fxy_s=t["fxy_s"].astype(float), block_s=int(t["block_s"]),
             late_energy_kev=t["late_energy_kev"],
             late_dtau={"i": t["late_dtau_i"], "s": t["late_dtau_s"]},
-            late_time_met=t["late_time_met"],
+            late_time_met={a: t[f"late_time_met_{a}"] for a in ("i", "s")},
             aimpoint={a: _aimpoint(t[f"aimpoint_{a}"]) for a in ("i", "s")},
             source=str(t["source"]),
         )  # fmt: skip
@@ -89,27 +90,27 @@ class ContaminationModel:
         return (float(np.interp(t, self.time_met, self.tau0)),
                 float(np.interp(t, self.time_met, self.tau1[array])))  # fmt: skip
 
-    def late_weights(self, time_met: float) -> tuple[float, float]:
-        """Weights (w18, w20) of the cycle-18 and cycle-20 optical depths at a time."""
-        t_end, t18, t20 = (float(v) for v in self.late_time_met)
+    def late_weights(self, array: str, time_met: float) -> tuple[float, float]:
+        """Weights (w18, w2) of the cycle-18 and second-epoch optical depths at a time."""
+        t_end, t18, t2 = (float(v) for v in self.late_time_met[array])
         t = float(time_met)
         if t <= t_end:
             return 0.0, 0.0
         if t <= t18:
             return (t - t_end) / (t18 - t_end), 0.0
-        if t <= t20:
-            u = (t - t18) / (t20 - t18)
+        if t <= t2:
+            u = (t - t18) / (t2 - t18)
             return 1.0 - u, u
-        return 0.0, 1.0 + (t - t20) / (t20 - t_end)
+        return (t - t2) / (t18 - t_end), 1.0
 
     def late_depth(self, array: str, energy_kev: float, time_met: float) -> float:
         """Extra optical depth Δτ(E, t) at the aimpoint of the array."""
-        w18, w20 = self.late_weights(time_met)
-        if w18 == 0.0 and w20 == 0.0:
+        w18, w2 = self.late_weights(array, time_met)
+        if w18 == 0.0 and w2 == 0.0:
             return 0.0
-        d18, d20 = (interp_log_energy(energy_kev, self.late_energy_kev, row)
-                    for row in self.late_dtau[array])  # fmt: skip
-        return float(w18 * d18 + w20 * d20)
+        d18, d2 = (interp_log_energy(energy_kev, self.late_energy_kev, row)
+                   for row in self.late_dtau[array])  # fmt: skip
+        return float(w18 * d18 + w2 * d2)
 
     def transmission(
         self, chip: int, energy_kev: float | np.ndarray, chipx, chipy, time_met: float

@@ -36,3 +36,13 @@ def describe(calibration: Calibration) -> str:
     if calibration.source.startswith("CALDB"):
         return f"Using calibration files from the {calibration.source}."
     return "No CALDB found ($CALDB is not set): using the built-in calibration."
+
+
+def caveats(calibration: Calibration, detector: str, time_met: float, energies_kev) -> list[str]:
+    """Warning lines about the calibration for this observation and these energies (keV):
+    the built-in tables' extrapolations; none for a CALDB."""
+    from .builtin import BuiltinCalibration
+
+    if not isinstance(calibration, BuiltinCalibration):
+        return []
+    return calibration.caveats(detector, time_met, energies_kev)

@@ -41,32 +41,22 @@ ENERGIES = (1.0, 1.5, 2.3, 4.0)
 CYCLE18, CYCLE20 = met_from_date("2017-07-01"), met_from_date("2019-07-01")
 
 
+def _report_tool():
+    """tools/calibration_report.py: the ARF cases and the aimpoint-area helpers."""
+    tool = DATA_DIR.parents[2] / "tools" / "calibration_report.py"
+    spec = importlib.util.spec_from_file_location("calibration_report", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REPORT = _report_tool()
+ARF_CASES, arf_bin, instmap_value = _REPORT.ARF_CASES, _REPORT.arf_bin, _REPORT.instmap_value
+
+
 @pytest.fixture(scope="module")
 def cal() -> BuiltinCalibration:
     return builtin_calibration()
-
-
-def _aimpoint(cal, ccd):
-    for chip, x, y in cal.contam.aimpoint.values():
-        if chip == ccd:
-            return x, y
-    raise KeyError(ccd)
-
-
-def instmap_value(cal, ccd, energy, theta, time_met, contam=True, dead=True) -> float:
-    """The instrument-map value at the aimpoint pixel of CCD 3 or 7 (cm²)."""
-    x, y = _aimpoint(cal, ccd)
-    e = np.array([energy])
-    # ARFs record no azimuth: V averaged over the table's 12 azimuths (as the tables were made)
-    phis = np.arange(0.0, 360.0, 30.0)
-    value = cal.mirror_area(e)[0] * np.mean(cal.vignetting(energy, np.full(12, theta), phis))
-    value *= cal.detector_qe("ACIS", ccd, e, time_met)[0]
-    value *= cal.qe_uniformity("ACIS", ccd, energy, np.array(x), np.array(y))
-    if contam:
-        value *= cal.contamination(ccd, energy, np.array(x), np.array(y), time_met)
-    if dead:
-        value *= 1 - cal.dead_area(ccd, np.array(y), 3.2)
-    return float(value)
 
 
 # ---- protocol, shapes, files ------------------------------------------------------------------
@@ -399,30 +389,6 @@ def test_acis_qe_within_2_percent_of_the_caldb_file(cal, ccd):
 
 # ---- against CIAO ARFs and PIMMS --------------------------------------------------------------------
 
-#: file → (CCD, source θ ′, time MET or None for TSTART, contamination applied, dead area applied,
-#: why).  θ: offset of the source from the tangent point (ciao-arfs/README.md §2, or computed
-#: from the mkarf sourcepixelx/y for the onaxis refs; < 1.3′, so V ≥ 0.99).
-ARF_CASES = {
-    "ciao-arfs/source.arf": (3, 0.32, None, False, False,
-        "ObsID 1730, I3, 2000-07, CIAO 2.2: HISTORY names no contam file and mkarf had no dafile"),
-    "ciao-arfs/arf.fits": (7, 0.64, None, True, False,
-        "ObsID 1618, S3, 2001-05, CIAO 3.0, contam N0000; S3 is BI (no dead area)"),
-    "ciao-arfs/9774.arf": (7, 1.25, None, True, True,
-        "ObsID 9774, S3, 2007-12, CIAO 4.3, axeffa N0008, QE N0006, contam N0006, dafile=CALDB"),
-    "ciao-arfs/obs1.arf": (7, 0.08, None, True, True,
-        "ObsID 6903, S3, 2006-04, CIAO 4.2, axeffa N0008, QE N0006, contam N0005, dafile=CALDB"),
-    "ciao-arfs/bubble.arf": (7, 0.67, None, True, False,
-        "ObsID 3098, S3, 2002-05, CIAO 3.3, axeffa N0007, QE N0005, contam N0004"),
-    "ciao-arfs/quiet_0934.arf": (7, 0.57, None, True, False,
-        "ObsID 2561, S3, 2002-09, CIAO 3.1, axeffa N0006, QE N0005, contam N0003, arfmunge'd"),
-    "onaxis-effarea-refs/acisi_aimpt_cy07.arf": (3, 0.31, 264038464.184, True, False,
-        "cycle-7 I3 aimpoint ARF, CIAO 3.2, ARDLIB TIME=264038464.18 (2006-05), contam N0004,"
-        " no dafile"),
-    "onaxis-effarea-refs/aciss_aimpt_cy07.arf": (7, 0.61, 264038464.184, True, False,
-        "cycle-7 S3 aimpoint ARF, CIAO 3.2, ARDLIB TIME=264038464.18 (2006-05), contam N0004"),
-    "onaxis-effarea-refs/acisi_aimpoint_arf.fits": (3, 0.3, None, False, False,
-        "ObsID 1422, I3, 1999-10, CIAO 1.1: QE N0002, axeffa N0004, no contam, no dafile"),
-}  # fmt: skip
 
 #: Cells that cannot agree within 5 % with the current calibration (the built-in mirror follows
 #: CALDB axeffa N0008, the only good AXEFFA in CALDB 4.12; N0004/N0006/N0007 have CAL_QUAL
@@ -446,21 +412,12 @@ ARF_EXCEPTIONS = {
 }  # fmt: skip
 
 
-def _arf_bin(path: Path, energy: float) -> tuple[float, float, float]:
-    """(bin-centre energy, SPECRESP, TSTART) of the ARF bin holding ``energy``."""
-    with fits.open(path) as hdul:
-        data, header = hdul["SPECRESP"].data, hdul["SPECRESP"].header
-        i = np.flatnonzero((data["ENERG_LO"] <= energy) & (energy < data["ENERG_HI"]))[0]
-        centre = 0.5 * float(data["ENERG_LO"][i] + data["ENERG_HI"][i])
-        return centre, float(data["SPECRESP"][i]), float(header["TSTART"])
-
-
 @shared
 @pytest.mark.parametrize("energy", ENERGIES)
 @pytest.mark.parametrize("name", list(ARF_CASES))
 def test_instrument_map_at_the_aimpoint_matches_ciao_arfs(cal, name, energy):
     ccd, theta, time_met, contam, dead, _why = ARF_CASES[name]
-    centre, specresp, tstart = _arf_bin(SHARED_DATA / name, energy)
+    centre, specresp, tstart = arf_bin(SHARED_DATA / name, energy)
     time_met = tstart if time_met is None else time_met
     ratio = instmap_value(cal, ccd, centre, theta, time_met, contam, dead) / specresp
     tolerance, measured, _reason = ARF_EXCEPTIONS.get((name, energy), (0.05, None, ""))
@@ -480,7 +437,7 @@ def test_current_caldb_arfs_agree_within_1_percent(cal):
     for name in ("ciao-arfs/9774.arf", "ciao-arfs/obs1.arf"):
         ccd, theta, _, contam, dead, _ = ARF_CASES[name]
         for energy in (1.0, 1.5, 2.3, 3.0, 4.0, 6.0, 8.0):
-            centre, specresp, tstart = _arf_bin(SHARED_DATA / name, energy)
+            centre, specresp, tstart = arf_bin(SHARED_DATA / name, energy)
             value = instmap_value(cal, ccd, centre, theta, tstart, contam, dead)
             tolerance = 0.015 if energy >= 8.0 else 0.012
             assert value == pytest.approx(specresp, rel=tolerance), (name, energy)
@@ -538,7 +495,7 @@ def test_hrc_i_2021_csc_arf(cal, energy):
     φ = 43.1° from its sky position and the ARF's pointing): within 3 % at 0.8-8 keV and
     10 % at 0.4-0.8 keV (issue 19's targets)."""
     path = ARFS / "hrcf24564_000N030_r0001_arf3.fits.gz"
-    centre, specresp, tstart = _arf_bin(path, energy)
+    centre, specresp, tstart = arf_bin(path, energy)
     e = np.array([centre])
     model = cal.mirror_area(e)[0] * cal.vignetting(centre, np.array(5.9099), np.array(43.116))
     model *= cal.detector_qe("HRC-I", 0, e, tstart)[0]
@@ -664,3 +621,18 @@ def test_extrapolation_warning_in_a_run(tmp_path, capsys):
     assert out[calib + 1].startswith("WARNING: the built-in ACIS contamination is extrapolated")
     fluximage.run(str(obs.evt), str(tmp_path / "b") + "/", bands="hard", binsize=16, verbose=1)
     assert "extrapolated" not in capsys.readouterr().out
+
+
+@shared
+def test_the_report_tool_tabulates_every_arf():
+    """tools/calibration_report.py --arfs: one row per ARF (the docs' accuracy table), the
+    current-calibration ARFs within 1.5 % at every tabulated energy."""
+    lines = _REPORT.arf_tables(SHARED_DATA)
+    names = [Path(n).name for n in (*ARF_CASES, *_REPORT.WEIGHTED_ARFS, _REPORT.HRC_I_ARF[0])]
+    for name in names:
+        assert sum(line.startswith(f"| {name} |") for line in lines) == 1, name
+    for name in ("9774.arf", "obs1.arf"):
+        (row,) = (line for line in lines if line.startswith(f"| {name} |"))
+        ratios = [float(v) for v in row.strip("| ").split(" | ")[2:]]
+        assert len(ratios) == len(_REPORT.ENERGIES)
+        assert max(abs(r - 1) for r in ratios) < 0.015, (name, ratios)

@@ -14,9 +14,10 @@ the same conventions by construction:
   (:func:`fluximage.geometry.pixlib.chip_off_axis`).  The HRMA and the science instruments
   are both fixed to the spacecraft, so φ of a chip pixel does not depend on the roll: the
   vignetting pattern is fixed in detector coordinates and turns with the roll on the sky.
-  CIAO before 4.14 looked the table up at 180° − φ (fixed in CIAO 4.14, see the CIAO 4.14
-  release notes on mkarf/mkinstmap); fluximage follows CIAO ≥ 4.14
-  (``docs/differences.md``).
+  mkarf, mkgarf and mkinstmap before CIAO 4.14 looked the table up at 180° − φ (CIAO caveat
+  "Vignetting sign error bug", cxc.harvard.edu/ciao4.15/caveats/vignetting_sign_error.html:
+  < 0.2 % near the aimpoint, up to ±2 % far off axis; mkwarf was not affected); fluximage
+  follows CIAO ≥ 4.14 (``docs/differences.md``).
 """
 
 from __future__ import annotations

@@ -353,7 +353,7 @@ def build_graph(
         for b in bands:
             graph.add(f"thresh-{b}",
                       lambda r, b=b: threshold(counts(r, b), r[f"combine-{b}"],
-                                               params.expmapthresh),
+                                               params.expmapthresh, b),
                       after=[counts_task, f"combine-{b}"], group="thresh")  # fmt: skip
     graph.group("divide", _counted("Exposure-correcting", nb, "image", obsid))
     for b in bands:

@@ -122,7 +122,6 @@ CASES = [
         [explicit("2.01-7", 2.01, 7.0, 3.0, "[energy=2009.9999999999998:7000.0]")],
     ),
     ("1E0:2:1.5", "ACIS", [explicit("1e0-2", 1.0, 2.0, 1.5, "[energy=1000.0:2000.0]")]),
-    ("7:0.5:2", "ACIS", [explicit("7-0.5", 7.0, 0.5, 2.0, "[energy=7000.0:500.0]")]),
     ("0.1:10:10", "ACIS", [explicit("0.1-10", 0.1, 10.0, 10.0, "[energy=100.0:10000.0]")]),
     ("broad,0.5:7:2.3", "ACIS", [BROAD, explicit("0.5-7", 0.5, 7.0, 2.3, "[energy=500.0:7000.0]")]),
     (
@@ -234,6 +233,10 @@ ERRORS = [
     ("0.5:20:2", "ACIS", outside(20.0)),
     ("0.5:7:11", "ACIS", outside(11.0)),
     ("0.5:7:nan", "ACIS", outside(float("nan"))),
+    ("7:0.5:2", "ACIS", "Invalid band 7:0.5:2: the lower energy 7.0 keV must be below the upper "
+     "energy 0.5 keV"),
+    ("2:2:2", "ACIS", "Invalid band 2:2:2: the lower energy 2.0 keV must be below the upper "
+     "energy 2.0 keV"),
     ("0.5:2:1,0.5:2:1.5", "ACIS", "Bands 0.5:2:1.5 and 0.5:2:1 have the same label (0.5-2)."),
     ("1:3:2,soft,1:3:2.5", "ACIS", "Bands 1:3:2.5 and 1:3:2 have the same label (1-3)."),
     ("broad", "HRC", HRC_VALID + "broad"),
@@ -244,6 +247,8 @@ ERRORS = [
     ("30.5:200:1.1", "HRC", HRC_VALID + "30.5:200:1.1"),
     ("30:200:", "HRC", HRC_VALID + "30:200:"),
     ("::0.05", "HRC", outside(0.05)),
+    ("200:30:1.1", "HRC", "Invalid band 200:30:1.1: the lower PI 200 must not be above the upper "
+     "PI 30"),
     ("30:200:12", "HRC", outside(12.0)),
     ("wide,::1.5", "HRC", "Unable to set multiple bands with HRC data (bands=wide,::1.5)"),
     (

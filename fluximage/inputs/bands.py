@@ -322,6 +322,11 @@ def _acis_band(spec: str) -> Band:
         raise FluximageError(ACIS_INVALID.format(spec)) from None
     for value in (lo, hi, eff):
         _check_energy(value)
+    if not lo < hi:  # events lo <= E < hi: none would be counted
+        raise FluximageError(
+            f"Invalid band {spec}: the lower energy {lo} keV must be below the upper "
+            f"energy {hi} keV"
+        )
     return Band(
         label=f"{fields[0]}-{fields[1]}",
         energy_kev=eff,
@@ -355,6 +360,10 @@ def _hrc_band(spec: str) -> Band:
         label = "all"
     elif pi_lo is not None and pi_hi is not None:
         label = f"{pi_lo}-{pi_hi}"
+        if pi_lo > pi_hi:  # PI=lo:hi inclusive: none would be counted
+            raise FluximageError(
+                f"Invalid band {spec}: the lower PI {pi_lo} must not be above the upper PI {pi_hi}"
+            )
     else:
         raise FluximageError(HRC_INVALID.format(spec))
     _check_energy(eff)

@@ -22,6 +22,7 @@ from ..parameters import (
     check_psfecf,
     resolve_tmpdir,
 )
+from ..stages.threshold import check_cut
 from .ancillary import (
     AspectFile,
     BadPixels,
@@ -83,7 +84,11 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     obs.hrc_detector  # noqa: B018 - raises for an HRC DETNAM that is neither HRC-I nor HRC-S
     # the needed columns are read once (for the chips here and the counts images later),
     # while the ancillary files are found and checked
-    reading = _in_background(EventSource(obs, event_filter).preloaded, counted_columns(obs, bands))
+    columns = counted_columns(obs, bands)
+    for column in dict.fromkeys([*columns, *sorted(event_filter.columns)]):
+        if not obs.events.has_column(column):  # e.g. tg_m of grating data: say so now
+            raise FluximageError(f"Column {column} not found in {obs.path}")
+    reading = _in_background(EventSource(obs, event_filter).preloaded, columns)
     binsize, grid = None, None
     if params.xygrid == "":
         check_binsize(params)
@@ -107,6 +112,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     )
     check_psfecf(params)
     check_nproc(params)
+    check_cut(params.expmapthresh)
     tmpdir = resolve_tmpdir(params.tmpdir)
     created = prepare_output_directory(prefix)
     created_dir = (os.path.dirname(prefix) or ".") if created else None

@@ -51,6 +51,30 @@ def _limit(text: str, peak: float, whole: str) -> float | None:
         raise FluximageError(f"Invalid expmapthresh={whole}: not a number or percentage") from None
 
 
+def check_cut(text: str) -> None:
+    """Refuse, before any computing, an ``expmapthresh`` that is not a cut or that can keep
+    no pixel whatever the map: a lower limit above 100 % of the maximum, or a range whose
+    ends (of one kind) are reversed."""
+    if is_off(text):
+        return
+    cut = parse_cut(text, np.array([100.0]))  # as if the maximum were 100: % = units
+    lo, hi = cut.lo, cut.hi
+    if lo is None:
+        return
+    lo_text = text.partition(":")[0].strip()
+    if lo_text.endswith("%") and lo > 100.0:
+        raise FluximageError(
+            f"expmapthresh={text} would remove every pixel: the lower limit {lo_text} is above "
+            "the maximum of the exposure map"
+        )
+    hi_text = text.partition(":")[2].strip()
+    if hi is not None and lo_text.endswith("%") == hi_text.endswith("%") and lo > hi:
+        raise FluximageError(
+            f"expmapthresh={text} would remove every pixel: the lower limit {lo_text} is above "
+            f"the upper limit {hi_text}"
+        )
+
+
 def parse_cut(text: str, exposure: np.ndarray) -> Cut:
     """The limits ``text`` sets for this exposure map."""
     peak = float(np.max(exposure)) if exposure.size else 0.0
@@ -60,7 +84,19 @@ def parse_cut(text: str, exposure: np.ndarray) -> Cut:
     return Cut(_limit(text, peak, text), None)
 
 
-def threshold(counts: np.ndarray, exposure: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """The thresholded counts image and exposure map (0 where the exposure fails the cut)."""
+def threshold(
+    counts: np.ndarray, exposure: np.ndarray, text: str, label: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The thresholded counts image and exposure map (0 where the exposure fails the cut).
+
+    A cut that keeps no exposed pixel would give an all-zero flux image: refused, with the
+    map's maximum (``label`` names the band in the message).
+    """
     keep = parse_cut(text, exposure).keep(exposure)
+    if not (keep & (exposure > 0)).any() and (exposure > 0).any():
+        band = f" {label}" if label else ""
+        raise FluximageError(
+            f"expmapthresh={text} removes every pixel of the{band} exposure map "
+            f"(its maximum is {float(exposure.max()):.6g})"
+        )
     return np.where(keep, counts, 0).astype(counts.dtype), np.where(keep, exposure, 0.0)

@@ -35,6 +35,7 @@ from .progress import Progress, ProgressReporter
 from .stages.asphist import (
     AspectHistogram,
     AspectSolution,
+    aspect_coverage,
     chip_gti,
     chip_histogram,
     max_bins,
@@ -201,6 +202,7 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     listing = "\n".join(a.path for a in inputs.asol)
     method = fov_method([a.content for a in inputs.asol], listing)
     grid = inputs.grid or _automatic_grid(inputs, detector, frame, aspect, windows, method)
+    _check_aspect_coverage(inputs, aspect, report)
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
     report(describe(calibration))
@@ -440,6 +442,34 @@ def _pointing(header, aspect: AspectSolution) -> AspectSamples:
     except FluximageError:
         a = aspect.aspect
         return AspectSamples(*(np.array([float(np.median(v))]) for v in (a.ra, a.dec, a.roll)))
+
+
+#: Below this fraction of a chip's good time covered by the aspect solution, no exposure map
+#: is made; below COVERAGE_WARN, the shortfall is reported with the numbers.
+COVERAGE_REFUSE, COVERAGE_WARN = 0.01, 0.99
+
+
+def _check_aspect_coverage(inputs: Inputs, aspect, report: Reporter) -> None:
+    """asphist gives exposure only to the good time the aspect solution covers, while the
+    counts come from all of it: refuse when almost nothing is covered, warn when part is."""
+    obs = inputs.obs
+    asols = ",".join(a.path for a in inputs.asol)
+    for chip in inputs.chips:
+        covered, good = aspect_coverage(aspect.time, chip_gti(obs, chip, inputs.events.filter))
+        if good <= 0:
+            continue
+        where = f"the {good:.1f} s of good time of {obs.chip_column}={chip}"
+        if covered < COVERAGE_REFUSE * good:
+            raise FluximageError(
+                f"The aspect solution ({asols}) covers {covered:.1f} s of {where}: "
+                "too little for an exposure map"
+            )
+        if covered < COVERAGE_WARN * good:
+            report(
+                f"WARNING: the aspect solution covers {covered:.1f} s of {where} "
+                f"({100 * covered / good:.1f} %); the exposure map counts only that time, "
+                "the counts image all of it"
+            )
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:

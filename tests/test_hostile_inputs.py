@@ -98,3 +98,73 @@ def test_grating_data_with_tg_m_run(tmp_path, monkeypatch, capsys):
                       extra={"tg_m": ("I", order)})  # fmt: skip
     status, _, err = _run(capsys, "binsize=16")
     assert status == 0, err
+
+
+# ---- aspect solutions that do not cover the good time --------------------------------------
+
+
+def _asol(tmp_path, tstart=1e8, rows=None):
+    """The factory's aspect solution (20 rows over 1000 s from ``tstart``), cut to ``rows``."""
+    from astropy.io import fits
+
+    from factory import write_asol
+
+    path = write_asol(tmp_path / "obs" / "pcad_asol1.fits", tstart=tstart)
+    if rows is not None:
+        with fits.open(path, mode="update") as hdul:
+            hdul[1].data = hdul[1].data[:rows]
+    return path
+
+
+GRID = "xygrid=3600.5:4400.5:#100,3600.5:4400.5:#100"
+
+
+def test_aspect_covering_part_of_the_good_time_is_reported_with_the_numbers(obs, capsys):
+    _asol(obs, tstart=1e8 + 600)  # rows 52.6 s apart: covers 1e8 + 573.7 ... 1e8 + 1000
+    status, out, err = _run(capsys, "binsize=16")
+    assert status == 0, err
+    assert ("WARNING: the aspect solution covers 426.3 s of the 1000.0 s of good time of "
+            "ccd_id=7 (42.6 %); the exposure map counts only that time, the counts image all "
+            "of it") in out.splitlines()  # fmt: skip
+
+
+@pytest.mark.parametrize(("tstart", "rows", "covered"), [(1e8 + 5000, None, "0.0"),
+                                                          (1e8, 1, "0.1")])  # fmt: skip
+def test_aspect_covering_almost_nothing_is_refused(obs, capsys, tstart, rows, covered):
+    """An aspect solution outside the GTI, or of a single row, with an explicit xygrid (the
+    automatic grid refuses the first with CIAO's 'no spatial overlap' message)."""
+    _asol(obs, tstart=tstart, rows=rows)
+    _refused_before_computing(*_run(capsys, GRID),
+                              f"The aspect solution (obs/pcad_asol1.fits) covers {covered} s of "
+                              "the 1000.0 s of good time of ccd_id=7: too little for an exposure "
+                              "map")  # fmt: skip
+
+
+def test_aspect_outside_the_gti_with_the_automatic_grid_is_ciaos_message(obs, capsys):
+    _asol(obs, tstart=1e8 + 5000)
+    status, _, err = _run(capsys)
+    assert status == 1
+    assert _error(err).startswith("There is no spatial overlap between data")
+
+
+def test_a_time_filter_moves_the_time_keywords_of_the_products(tmp_path, monkeypatch, capsys):
+    """[time=...] keeps half of the 1000 s GTI: TSTART/TSTOP move in, ONTIME, LIVETIME and
+    EXPOSURE (and the chip's ONTIME7/LIVTIME7/EXPOSUR7) halve, as the exposure map does."""
+    from astropy.io import fits
+
+    monkeypatch.chdir(tmp_path)
+    keys = {"ONTIME": 1000.0, "LIVETIME": 980.0, "EXPOSURE": 980.0, "ONTIME7": 1000.0,
+            "LIVTIME7": 980.0, "EXPOSUR7": 980.0, "DTCOR": 0.98}  # fmt: skip
+    write_observation(tmp_path / "obs", chips=[7], n=3000, header=keys)
+    whole = cli.main([EVT, "whole/", "binsize=16"])
+    part = cli.main([f"{EVT}[time=100000200:100000700]", "part/", "binsize=16"])
+    assert whole == part == 0, capsys.readouterr().err
+    h = fits.getheader("part/broad_flux.img")
+    assert (h["TSTART"], h["TSTOP"]) == (1e8 + 200, 1e8 + 700)
+    for key, value in keys.items():
+        if key != "DTCOR":
+            assert h[key] == pytest.approx(value / 2, rel=1e-12), key
+    assert fits.getheader("whole/broad_flux.img")["EXPOSURE"] == 980.0
+    ratio = fits.getdata("part/broad_thresh.expmap").max() / fits.getdata(
+        "whole/broad_thresh.expmap").max()
+    assert ratio == pytest.approx(0.5, rel=0.06)  # aspect rows 52.6 s apart

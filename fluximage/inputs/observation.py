@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from astropy.io import fits
@@ -103,6 +103,49 @@ class Observation:
         if chip in self.gtis:
             return self.gtis[chip]
         return self.gtis.get(None, np.zeros((0, 2)))
+
+
+def _clip(gti: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    gti = np.column_stack([np.maximum(gti[:, 0], lo), np.minimum(gti[:, 1], hi)])
+    return gti[gti[:, 1] > gti[:, 0]]
+
+
+def _length(gti: np.ndarray) -> float:
+    return float((gti[:, 1] - gti[:, 0]).sum()) if len(gti) else 0.0
+
+
+def with_time_window(obs: Observation, window: tuple[float, float] | None) -> Observation:
+    """The observation as a ``[time=lo:hi]`` filter leaves it (as DM's time filter does):
+    GTIs cut to the window; TSTART/TSTOP moved in; ONTIME, LIVETIME, EXPOSURE (and ACIS's
+    per-chip ONTIMEn, LIVTIMEn, EXPOSURn) scaled by the good time kept.  The global keywords
+    follow the aimpoint chip's GTI (or the one GTI of HRC)."""
+    if window is None:
+        return obs
+    lo, hi = window
+    gtis = {c: _clip(np.asarray(g, float).reshape(-1, 2), lo, hi) for c, g in obs.gtis.items()}
+    header = obs.header.copy()
+
+    def scale(keys: tuple[str, ...], before: np.ndarray) -> None:
+        kept = _length(_clip(before, lo, hi))
+        total = _length(before)
+        for key in keys:
+            if key in header and total > 0:
+                header[key] = float(header[key]) * kept / total
+
+    for chip, gti in obs.gtis.items():
+        if chip is not None:
+            scale((f"ONTIME{chip}", f"LIVTIME{chip}", f"EXPOSUR{chip}"), np.asarray(gti, float))
+    main = obs.gtis.get(obs.aimpoint_chip, obs.gtis.get(None))
+    if main is None and obs.gtis:
+        main = max(obs.gtis.values(), key=lambda g: _length(np.asarray(g, float)))
+    if main is not None:
+        scale(("ONTIME", "LIVETIME", "EXPOSURE"), np.asarray(main, float))
+    tstart, tstop = max(obs.tstart, lo), min(obs.tstop, hi)
+    if "TSTART" in header:
+        header["TSTART"] = tstart
+    if "TSTOP" in header:
+        header["TSTOP"] = tstop
+    return replace(obs, header=header, gtis=gtis, tstart=tstart, tstop=tstop)
 
 
 def display_path(path: str) -> str:

@@ -37,7 +37,7 @@ from .events import EventSource, counted_columns
 from .hrc_background import BackgroundSource, resolve_background
 from .infile import resolve_infile
 from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
-from .observation import Observation, read_observation
+from .observation import Observation, read_observation, with_time_window
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     event_filter = parse_filter(filters, base_dir=os.getcwd(), context=spec)
     prefix = output_prefix(params.outroot)
     check_bands(params)
-    obs = read_observation(path, block, filters, report, listed)
+    obs = with_time_window(read_observation(path, block, filters, report, listed),
+                           event_filter.range_of("time"))  # fmt: skip
     bands = parse_bands(params.bands, obs.instrument, warn=report)
     for band in bands:
         report(band.message)

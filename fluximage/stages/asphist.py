@@ -151,6 +151,14 @@ def sample_durations(time: np.ndarray, gtis: np.ndarray) -> np.ndarray:
     return np.diff(before)
 
 
+def aspect_coverage(time: np.ndarray, gtis: np.ndarray) -> tuple[float, float]:
+    """(s of good time the aspect samples stand for, s of good time in all): what asphist can
+    give exposure to, and what the events were collected in."""
+    merged = merge_intervals(gtis)
+    good = float((merged[:, 1] - merged[:, 0]).sum()) if len(merged) else 0.0
+    return float(sample_durations(time, merged).sum()), good
+
+
 def dtf_weights(time: np.ndarray, dtf_time: np.ndarray, dtf: np.ndarray) -> np.ndarray:
     """HRC dead-time factor at each aspect time (linear between the ~2 s DTF records)."""
     order = np.argsort(dtf_time)

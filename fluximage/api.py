@@ -6,6 +6,8 @@ user's parameter files (PFILES) are neither read nor written.
 
 from __future__ import annotations
 
+import numbers
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,9 +37,39 @@ def run(
     for name, value in {"infile": infile, "outroot": outroot, **params}.items():
         if name not in ps.names:
             raise FluximageError(f"{name} is not a fluximage parameter")
+        check_python_type(name, ps.param(name).base_type, value)
         texts[name] = python_to_text(ps.param(name), value)
     options = Options(background_file=background_file)
     return run_texts(texts, Reporter(), options, keep_in_memory=True)
+
+
+#: Parameters that take a list (a CIAO stack) as well as one string.
+LIST_PARAMETERS = ("bands", "asolfile")
+
+
+def check_python_type(name: str, base_type: str, value: object) -> None:
+    """Refuse a Python value of the wrong kind for a parameter (a list for outroot would
+    otherwise become the text 'a,b'): booleans for ``b``, numbers for ``i``/``r``, strings
+    or paths for the others (lists of them for :data:`LIST_PARAMETERS`); text and ``None``
+    (INDEF or empty) always, as on the command line."""
+    if value is None or isinstance(value, str):
+        return
+    if base_type == "b":
+        ok, expected = isinstance(value, bool), "True, False or a string"
+    elif base_type in ("i", "r"):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        expected = "a number, None (INDEF) or a string"
+    else:
+        listed = name in LIST_PARAMETERS and isinstance(value, (list, tuple)) and bool(value)
+        items = value if listed else [value]
+        ok = all(isinstance(v, (str, os.PathLike)) for v in items)
+        expected = "a string or a path"
+        if name in LIST_PARAMETERS:
+            expected += " (or a list of them)"
+    if not ok:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise FluximageError(f"{name} must be {expected}, not {type(value).__name__}: {shown}")
 
 
 def run_texts(

@@ -206,6 +206,7 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
     report(describe(calibration))
+    _check_caldb_bad_pixels(inputs, calibration)
     for line in caveats(calibration, detector_name(inputs), (obs.tstart + obs.tstop) / 2,
                         _band_energies(inputs.bands, inputs.params.units)):  # fmt: skip
         report(line)
@@ -442,6 +443,21 @@ def _pointing(header, aspect: AspectSolution) -> AspectSamples:
     except FluximageError:
         a = aspect.aspect
         return AspectSamples(*(np.array([float(np.median(v))]) for v in (a.ra, a.dec, a.roll)))
+
+
+def _check_caldb_bad_pixels(inputs: Inputs, calibration: Calibration) -> None:
+    """badpixfile=CALDB asked for explicitly: a calibration without the file would apply no
+    bad pixels at all (CIAO fails without a CALDB)."""
+    if inputs.params.badpixfile.lower() != "caldb":
+        return
+    detector = detector_name(inputs)
+    if calibration.bad_pixel_file(detector, inputs.obs.tstart) is None:
+        where = ("the built-in calibration has none" if not calibration.source.startswith("CALDB")
+                 else f"the {calibration.source} has none for {detector}")  # fmt: skip
+        raise FluximageError(
+            f"badpixfile=CALDB asks for the CALDB bad-pixel file, but {where}; set $CALDB to "
+            "a Chandra CALDB, give the observation's bpix1 file, or set badpixfile=NONE"
+        )
 
 
 #: Below this fraction of a chip's good time covered by the aspect solution, no exposure map

@@ -168,3 +168,44 @@ def test_a_time_filter_moves_the_time_keywords_of_the_products(tmp_path, monkeyp
     ratio = fits.getdata("part/broad_thresh.expmap").max() / fits.getdata(
         "whole/broad_thresh.expmap").max()
     assert ratio == pytest.approx(0.5, rel=0.06)  # aspect rows 52.6 s apart
+
+
+# ---- the Python API checks the kinds of its values -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outroot": ["a", "b"]}, "outroot must be a string or a path, not list: ['a', 'b']"),
+        ({"binsize": [1]}, "binsize must be a number, None (INDEF) or a string, not list: [1]"),
+        ({"clobber": 1}, "clobber must be True, False or a string, not int: 1"),
+        ({"bands": ["soft", 3]},
+         "bands must be a string or a path (or a list of them), not list: ['soft', 3]"),
+        ({"infile": {"a": 1}}, "infile must be a string or a path, not dict: {'a': 1}"),
+    ],
+)  # fmt: skip
+def test_api_refuses_values_of_the_wrong_kind(obs, kwargs, message):
+    import fluximage
+    from fluximage.messages import FluximageError
+
+    args = {"infile": EVT, "outroot": "out/", **kwargs}
+    with pytest.raises(FluximageError) as exc:
+        fluximage.run(args.pop("infile"), args.pop("outroot"), **args)
+    assert str(exc.value) == message
+    assert not os.path.exists("out") and not any(p.startswith("a,b") for p in os.listdir("."))
+
+
+def test_api_accepts_paths_lists_and_numpy_numbers(obs):
+    import fluximage
+
+    r = fluximage.run(obs / EVT, obs / "out", bands=["broad"], binsize=np.float64(16),
+                      clobber=True, verbose=0)  # fmt: skip
+    assert r.files is not None and os.path.exists("out_broad_flux.img")
+
+
+def test_badpixfile_caldb_without_a_caldb_is_refused(obs, capsys, monkeypatch):
+    monkeypatch.delenv("CALDB", raising=False)
+    _refused_before_computing(*_run(capsys, "badpixfile=CALDB"),
+                              "badpixfile=CALDB asks for the CALDB bad-pixel file, but the "
+                              "built-in calibration has none; set $CALDB to a Chandra CALDB, give "
+                              "the observation's bpix1 file, or set badpixfile=NONE")  # fmt: skip

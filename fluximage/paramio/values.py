@@ -9,6 +9,7 @@ value (``bool``, ``int``, ``float``, ``str``; ``None`` for ``INDEF``).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from collections.abc import Mapping
@@ -144,8 +145,10 @@ def python_to_text(param: Parameter, value: object) -> str:
         return INDEF if param.is_numeric else ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, numbers.Integral):  # numpy integers too
+        return str(int(value))
+    if isinstance(value, numbers.Real):  # numpy floats too (their repr names the type)
+        return repr(float(value))
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)

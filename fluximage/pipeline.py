@@ -57,6 +57,7 @@ from .stages.combine import combine
 from .stages.divide import divide
 from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
+from .stages.instmap import physical_memory
 from .stages.instmaps import (
     InstrumentMap,
     chip_instrument_maps,
@@ -202,6 +203,7 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     listing = "\n".join(a.path for a in inputs.asol)
     method = fov_method([a.content for a in inputs.asol], listing)
     grid = inputs.grid or _automatic_grid(inputs, detector, frame, aspect, windows, method)
+    check_grid_memory(grid, len(inputs.bands), len(inputs.chips), detector_name(inputs))
     _check_aspect_coverage(inputs, aspect, report)
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
@@ -443,6 +445,34 @@ def _pointing(header, aspect: AspectSolution) -> AspectSamples:
     except FluximageError:
         a = aspect.aspect
         return AspectSamples(*(np.array([float(np.median(v))]) for v in (a.ra, a.dec, a.roll)))
+
+
+#: Sky pixels a chip spans, dither included (ACIS 1024 × 0.492″ chips; HRC-I 16384 and HRC-S
+#: 16456 pixels of 0.13175″, sky pixels of the same size).
+CHIP_SPAN_SKY_PIXELS = {"ACIS": 1100.0, "HRC-I": 16700.0, "HRC-S": 16700.0}
+
+
+def grid_memory_needed(grid: Grid, n_bands: int, n_chips: int, detector: str) -> int:
+    """Bytes the images on the output grid take: per band the counts image, the combined
+    and thresholded maps and the flux image (about 40 bytes a pixel), and each chip's
+    exposure map over its footprint (8 bytes a pixel)."""
+    pixels = grid.x.n * grid.y.n
+    span = CHIP_SPAN_SKY_PIXELS["ACIS" if detector.startswith("ACIS") else detector]
+    footprint = min(pixels, (1.5 * span / min(grid.x.step, grid.y.step)) ** 2)
+    return int(n_bands * (40 * pixels + 8 * n_chips * footprint))
+
+
+def check_grid_memory(grid: Grid, n_bands: int, n_chips: int, detector: str) -> None:
+    """Refuse, before anything is allocated, images that cannot fit in this machine."""
+    need, have = grid_memory_needed(grid, n_bands, n_chips, detector), physical_memory()
+    if have is not None and need > 0.8 * have:
+        raise FluximageError(
+            f"The output grid has {grid.x.n} by {grid.y.n} pixels of {grid.x.step:g} sky "
+            f"pixels and needs about {need / 2**30:.3g} GB of memory for "
+            f"{n_bands} band{'s' if n_bands > 1 else ''}, "
+            f"more than this machine has ({have / 2**30:.0f} GB); use a larger binsize or a "
+            "smaller xygrid."
+        )
 
 
 def _check_caldb_bad_pixels(inputs: Inputs, calibration: Calibration) -> None:

@@ -209,3 +209,31 @@ def test_badpixfile_caldb_without_a_caldb_is_refused(obs, capsys, monkeypatch):
                               "badpixfile=CALDB asks for the CALDB bad-pixel file, but the "
                               "built-in calibration has none; set $CALDB to a Chandra CALDB, give "
                               "the observation's bpix1 file, or set badpixfile=NONE")  # fmt: skip
+
+
+# ---- absurd grids ----------------------------------------------------------------------------
+
+
+def test_a_grid_that_cannot_fit_in_memory_is_refused_before_allocating(obs, capsys):
+    status, out, err = _run(capsys, "xygrid=1:1000001:#1000000,1:1000001:#1000000")
+    assert status == 1
+    text = _error(err)
+    assert text.startswith("The output grid has 1000000 by 1000000 pixels of 1 sky pixels and "
+                           "needs about 3.73e+04 GB of memory for 1 band, more than this "
+                           "machine has (")  # fmt: skip
+    assert text.endswith(" GB); use a larger binsize or a smaller xygrid.")
+    assert "Creating" not in out
+
+
+def test_tiny_binsize_is_refused_with_the_grid_size(obs, capsys):
+    status, _, err = _run(capsys, "binsize=1e-6")
+    assert status == 1
+    assert _error(err).startswith("The output grid has ")
+
+
+def test_huge_binsize_names_the_field(obs, capsys):
+    """pset accepts binsize=1e308 (as CIAO's does); the run says why no image can be made
+    instead of 'no spatial overlap'."""
+    _refused_before_computing(*_run(capsys, "binsize=1e308"),
+                              f"binsize=1e+308 is larger than the whole field of {EVT} (8192 sky "
+                              "pixels across)")  # fmt: skip

@@ -94,6 +94,12 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     if params.xygrid == "":
         check_binsize(params)
         binsize = params.binsize if params.binsize is not None else obs.default_binsize
+        limits = obs.sky.x_limits
+        if limits is not None and binsize > limits[1] - limits[0]:
+            raise FluximageError(
+                f"binsize={binsize:g} is larger than the whole field of {obs.spec} "
+                f"({limits[1] - limits[0]:g} sky pixels across)"
+            )
     else:
         grid = user_grid(params.xygrid, obs.arcsec_per_pixel, report)
     asol = resolve_asol(params.asolfile, obs, report)

@@ -28,7 +28,7 @@ from .batch_entries import (
 from .batch_run import EntryResult, Task, previous_result, run_entry
 from .messages import FluximageError
 from .paramio import ParamError
-from .paramio.values import parse_bool
+from .paramio.values import parse_bool, printable
 
 TOOL = "fluximage-batch"
 USAGE = (
@@ -289,7 +289,7 @@ def parse_args(argv: Sequence[str]) -> BatchArgs:
 
 
 def _error(message: str) -> None:
-    print(f"# {TOOL} ({__version__}): ERROR {message}", file=sys.stderr, flush=True)
+    print(printable(f"# {TOOL} ({__version__}): ERROR {message}"), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

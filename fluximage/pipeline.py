@@ -293,7 +293,15 @@ def build_graph(
 
     def evtbin(_):
         step("binning", f"counts images of {nb} band(s) on {grid.text}")
-        return counts_images(inputs.events, grid, inputs.bands)
+        obs = inputs.obs
+
+        def nonfinite(n: int) -> None:
+            report(f"WARNING: {n} event{'s' if n > 1 else ''} of {obs.spec} "
+                   f"{'have' if n > 1 else 'has'} no finite sky position "
+                   f"({obs.sky.x_column}, {obs.sky.y_column}) and {'are' if n > 1 else 'is'} "
+                   "not counted")  # fmt: skip
+
+        return counts_images(inputs.events, grid, inputs.bands, nonfinite)
 
     graph.add("evtbin", evtbin, keep=keep_unclipped)
     counts_task = "evtbin"

@@ -237,3 +237,45 @@ def test_huge_binsize_names_the_field(obs, capsys):
     _refused_before_computing(*_run(capsys, "binsize=1e308"),
                               f"binsize=1e+308 is larger than the whole field of {EVT} (8192 sky "
                               "pixels across)")  # fmt: skip
+
+
+# ---- what messages quote from input files ------------------------------------------------------
+
+
+def test_control_characters_from_input_files_are_escaped(obs, capsys):
+    """A weights file whose text would retitle the terminal (OSC) and clear the screen."""
+    with open("w.txt", "w") as fh:
+        fh.write("1.0 1\n2.0 x\x1b]0;HACKED\x07\x1b[2J\n")
+    status, _, err = _run(capsys, "bands=w.txt")
+    assert status == 1 and "\x1b" not in err and "\x07" not in err
+    assert _error(err) == ("Spectral weights file w.txt line 2: expected two numbers (energy "
+                           "weight), found '2.0 x\\x1b]0;HACKED\\x07\\x1b[2J'")  # fmt: skip
+
+
+def test_a_corrupt_parameter_file_cannot_drive_the_terminal(user_dir, capsys):
+    from fluximage.paramio.tools import pget_main, plist_main, pset_main
+
+    assert pset_main(["fluximage", "outroot=a"]) == 0
+    par = user_dir / "fluximage.par"
+    par.write_text(par.read_text().replace('"a"', '"a\x1b]0;HACKED\x07\x1b[2Jb"'))
+    capsys.readouterr()
+    assert plist_main(["fluximage"]) == 0
+    assert pget_main(["fluximage", "outroot"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "a\\x1b]0;HACKED\\x07\\x1b[2Jb" in out
+
+
+def test_events_without_a_finite_position_are_counted_once_and_dropped(tmp_path, monkeypatch,
+                                                                       capsys):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    from factory import event_columns
+
+    cols = event_columns(3000, [7], "ACIS")
+    cols["x"][:7] = np.nan
+    cols["y"][7:10] = np.inf
+    write_observation(tmp_path / "obs", chips=[7], n=3000, columns=cols)
+    status, out, err = _run(capsys, "binsize=16")
+    assert status == 0 and err == ""  # no numpy RuntimeWarning
+    assert out.count("WARNING: 10 events of obs/acis_evt2.fits have no finite sky position "
+                     "(x, y) and are not counted") == 1  # fmt: skip

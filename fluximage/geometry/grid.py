@@ -73,7 +73,8 @@ class Axis:
         i = np.floor(t)
         t -= i  # the fraction, in [0, 1)
         near = np.flatnonzero((t < 1e-9) | (t > 1.0 - 1e-9))
-        i = i.astype(np.int64)
+        with np.errstate(invalid="ignore"):  # NaN/inf coordinates: outside, below
+            i = i.astype(np.int64)
         if near.size:
             w, j = v[near], i[near]
             j += self.lo + (j + 1) * self.step <= w
@@ -88,7 +89,8 @@ class Axis:
         """:meth:`index` the plain way (the reference): every coordinate's index is
         checked against the edges computed as lo + k·step."""
         v = np.asarray(v, dtype=np.float64)
-        i = np.floor((v - self.lo) / self.step).astype(np.int64)
+        with np.errstate(invalid="ignore"):  # NaN/inf coordinates: outside, below
+            i = np.floor((v - self.lo) / self.step).astype(np.int64)
         # exact at pixel edges despite rounding in the division
         i += (self.lo + (i + 1) * self.step <= v).astype(np.int64)
         i -= (self.lo + i * self.step > v).astype(np.int64)

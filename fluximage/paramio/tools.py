@@ -74,14 +74,14 @@ def _plist(args: list[str]) -> int:
     if not args:
         raise _Usage("plist <tool> [tool ...]")
     for tool in args:
-        sys.stdout.write(plist_text(load(tool)))
+        sys.stdout.write(printable(plist_text(load(tool))))
     return 0
 
 
 def _pdump(args: list[str]) -> int:
     if len(args) != 1:
         raise _Usage("pdump <tool>")
-    sys.stdout.write(load(args[0]).snapshot().text())
+    sys.stdout.write(printable(load(args[0]).snapshot().text()))
     return 0
 
 
@@ -91,7 +91,7 @@ def _paccess(args: list[str]) -> int:
     mode = args[1] if len(args) == 2 else "rw"
     if mode not in ("r", "w", "rw", "wr"):
         raise ParamError(f"mode must be r or rw, not {mode}")
-    print(pfiles.locate(args[0], writable="w" in mode))
+    print(printable(str(pfiles.locate(args[0], writable="w" in mode))))
     return 0
 
 
@@ -129,7 +129,7 @@ def _run(command: str, body: Callable[[list[str]], int], argv: list[str] | None)
     try:
         return body(args)
     except _Usage as exc:
-        print(f"Usage: {exc}", file=sys.stderr)
+        print(printable(f"Usage: {exc}"), file=sys.stderr)
         return 1
     except ParamError as exc:
         print(printable(f"{command}: {exc}"), file=sys.stderr)

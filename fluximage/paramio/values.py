@@ -36,9 +36,16 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _ENV.sub(sub, text)
 
 
+#: Control characters (C0 but the newline, DEL, C1) as ``\\xNN``: text quoted from input
+#: files must not move the cursor, clear the screen or retitle the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160)) if c != 10}
+
+
 def printable(text: str) -> str:
-    """Text safe to print: bytes that were not UTF-8 (surrogate escapes) as ``\\xNN``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Text safe to print: bytes that were not UTF-8 (surrogate escapes) and control
+    characters other than the newline as ``\\xNN``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.translate(_CONTROLS)
 
 
 def is_indef(text: str) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paramio.values import printable
 from .core import DEFAULT_DATE, DEFAULT_OBSID, DEFAULT_POINTING, simulate
 from .sources import DiskSource, FlatField, PointSource, Spectrum
 
@@ -170,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except (UsageError, ValueError, OSError) as err:
-        print(f"# {PROG}: ERROR {err}", file=sys.stderr)
+        print(printable(f"# {PROG}: ERROR {err}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"# {PROG}: interrupted", file=sys.stderr)

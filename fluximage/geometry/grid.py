@@ -68,12 +68,12 @@ class Axis:
         (~1e-12 here) cannot move any other across an edge.
         """
         v = np.asarray(v, dtype=np.float64)
-        t = v - self.lo
-        t /= self.step
-        i = np.floor(t)
-        t -= i  # the fraction, in [0, 1)
-        near = np.flatnonzero((t < 1e-9) | (t > 1.0 - 1e-9))
         with np.errstate(invalid="ignore"):  # NaN/inf coordinates: outside, below
+            t = v - self.lo
+            t /= self.step
+            i = np.floor(t)
+            t -= i  # the fraction, in [0, 1)
+            near = np.flatnonzero((t < 1e-9) | (t > 1.0 - 1e-9))
             i = i.astype(np.int64)
         if near.size:
             w, j = v[near], i[near]

@@ -41,10 +41,24 @@ def _keyword(image: str) -> str:
     return image[:8].rstrip()
 
 
+def ascii_text(text: str) -> str:
+    """Text a FITS card can hold: bytes outside printable ASCII (of the UTF-8 form, e.g.
+    of a path 'ünï/evt.fits') as ``\\xNN``."""
+    if text.isascii() and text.isprintable():
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in raw)
+
+
 @functools.lru_cache(maxsize=4096, typed=True)  # 1, 1.0 and True differ
 def card_image(keyword: str, value=None, comment: str | None = None) -> str:
     """astropy's image of a card (a pure function: products repeat the same WCS, band
-    and HISTORY cards, and astropy takes ~10 µs to format one)."""
+    and HISTORY cards, and astropy takes ~10 µs to format one); text outside printable
+    ASCII (a path's) as ``\\xNN`` (:func:`ascii_text`)."""
+    if isinstance(value, str):
+        value = ascii_text(value)
+    if comment is not None:
+        comment = ascii_text(comment)
     return fits.Card(keyword, value, comment).image
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from astropy.io import fits
 
 from . import __version__
+from .fitswrite import ascii_text
 from .parameters import FluximageParameters
 from .products import (
     EXPMAP_BUNIT,
@@ -33,11 +34,12 @@ HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
 
 
 def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
-    """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records."""
+    """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records (non-ASCII
+    characters of paths as ``\\xNN`` of their UTF-8 bytes)."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     lines = [f"TOOL  :fluximage  {stamp}"]
     for name, value in params.history_values(instrument).items():
-        text = f"{name}={value}"
+        text = ascii_text(f"{name}={value}")
         first, rest = text[:HISTORY_WIDTH], text[HISTORY_WIDTH:]
         lines.append(f"PARM  :{first}")
         while rest:

@@ -279,3 +279,24 @@ def test_events_without_a_finite_position_are_counted_once_and_dropped(tmp_path,
     assert status == 0 and err == ""  # no numpy RuntimeWarning
     assert out.count("WARNING: 10 events of obs/acis_evt2.fits have no finite sky position "
                      "(x, y) and are not counted") == 1  # fmt: skip
+
+
+def test_non_ascii_paths_are_written_escaped_in_the_headers(tmp_path, monkeypatch, capsys):
+    """Paths with non-ASCII characters: the run succeeds and HISTORY/SPECTRUM hold the
+    UTF-8 bytes as \\xNN (FITS headers are ASCII)."""
+    from astropy.io import fits
+
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "ünï", chips=[7], n=2000)
+    (tmp_path / "ünï" / "wé.txt").write_text("1.0 0.5\n2.0 0.5\n")
+    status = cli.main(["ünï/acis_evt2.fits", "ünï/öut/", "bands=ünï/wé.txt", "binsize=16",
+                       "cleanup=no"])  # fmt: skip
+    assert status == 0, capsys.readouterr().err
+    flux = fits.getheader("ünï/öut/band1_flux.img")
+    history = [str(h) for h in flux["HISTORY"]]
+    assert "PARM  :infile=\\xc3\\xbcn\\xc3\\xaf/acis_evt2.fits" in history
+    expmap = fits.getheader("ünï/öut/band1_thresh.expmap")
+    assert expmap["SPECTRUM"] == "\\xc3\\xbcn\\xc3\\xaf/w\\xc3\\xa9.txt"
+    for name in os.listdir("ünï/öut"):  # every product, tables too, opens and verifies
+        with fits.open(f"ünï/öut/{name}") as hdul:
+            hdul.verify("exception")

@@ -23,6 +23,7 @@ from .fitswrite import Cards, ImageFile, TableFile, table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation
+from .messages import FluximageError
 
 #: Keywords that describe a table (its columns, subspace, structure), not the observation.
 TABLE_ONLY = re.compile(
@@ -235,9 +236,38 @@ class Transaction:
         self.written[path] = tmp
 
     def commit(self) -> list[str]:
-        """Rename every product into place; returns the final paths in writing order."""
-        for final, tmp in self.written.items():
-            os.replace(tmp, final)
+        """Rename every product into place, all or nothing; returns the final paths in
+        writing order.
+
+        Files being replaced (clobber=yes) are first renamed aside; if any rename fails,
+        the products already moved are removed and the old files put back, so a failure
+        leaves the outputs as they were.
+        """
+        for final in self.written:
+            if os.path.isdir(final) and not os.path.islink(final):
+                raise FluximageError(f"Unable to write {final}: a directory of that name exists.")
+        aside: dict[str, str] = {}  # final path -> its old file, renamed aside
+        placed: list[str] = []
+        try:
+            for final in self.written:
+                if os.path.lexists(final):
+                    backup = f"{self.written[final]}.old"
+                    os.replace(final, backup)
+                    aside[final] = backup
+            for final, tmp in self.written.items():
+                os.replace(tmp, final)
+                placed.append(final)
+        except BaseException:
+            for final in placed:
+                with contextlib.suppress(OSError):
+                    os.unlink(final)
+            for final, backup in aside.items():
+                with contextlib.suppress(OSError):
+                    os.replace(backup, final)
+            raise
+        for backup in aside.values():
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
         done = list(self.written)
         self.written.clear()
         return done

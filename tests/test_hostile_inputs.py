@@ -300,3 +300,58 @@ def test_non_ascii_paths_are_written_escaped_in_the_headers(tmp_path, monkeypatc
     for name in os.listdir("ünï/öut"):  # every product, tables too, opens and verifies
         with fits.open(f"ünï/öut/{name}") as hdul:
             hdul.verify("exception")
+
+
+# ---- output names and the final renames ---------------------------------------------------------
+
+
+def test_an_output_name_too_long_for_the_file_system_is_refused_first(obs, capsys):
+    root = "o/" + "x" * 300
+    status, out, err = _run(capsys, outroot=root)
+    assert status == 1 and "Creating" not in out
+    assert _error(err) == (f"The output file name {'x' * 300}_7.asphist is too long for the "
+                           "file system (310 characters; at most 237 here).")  # fmt: skip
+    assert not os.path.exists("o")  # the directory this run made is removed again
+
+
+def test_a_directory_where_a_product_goes_is_refused_before_computing(obs, capsys):
+    os.makedirs("out/broad_flux.img")
+    status, out, err = _run(capsys, "clobber=yes")
+    assert status == 1 and "Creating" not in out
+    assert _error(err) == "Unable to write out/broad_flux.img: a directory of that name exists."
+    assert os.listdir("out") == ["broad_flux.img"]
+
+
+def test_the_final_renames_are_all_or_nothing(tmp_path, monkeypatch):
+    """A rename that fails half-way: the products already moved are removed and the files
+    they replaced come back, unchanged."""
+    from fluximage.fitswrite import Cards, ImageFile
+    from fluximage.products import Transaction
+
+    (tmp_path / "w").mkdir()
+    monkeypatch.chdir(tmp_path / "w")
+    for name in ("a.img", "b.img"):
+        with open(name, "w") as fh:
+            fh.write(f"old {name}")
+    t = Transaction()
+    for name in ("a.img", "b.img", "c.img"):
+        t.write(name, ImageFile(Cards(), np.zeros((2, 2), np.float32)))
+    real = os.replace
+    calls = []
+
+    def failing(src, dst):
+        calls.append((src, dst))
+        if dst == "c.img":
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="No space left"):
+        t.commit()
+    monkeypatch.setattr(os, "replace", real)
+    assert sorted(p for p in os.listdir(".") if not p.startswith(".")) == ["a.img", "b.img"]
+    for name in ("a.img", "b.img"):
+        with open(name) as fh:
+            assert fh.read() == f"old {name}"
+    t.rollback()
+    assert sorted(os.listdir(".")) == ["a.img", "b.img"]  # no temporary file left

@@ -134,12 +134,38 @@ def prepare_output_directory(prefix: str) -> bool:
     return True
 
 
+#: Characters a product's temporary name adds to its file name: "." + name + ".XXXXXXXX.tmp"
+#: (and ".old" when it replaces a file).
+TEMPORARY_NAME_EXTRA = 18
+
+
+def _name_max(directory: str) -> int:
+    """The longest file name the file system of ``directory`` (or its nearest existing
+    ancestor) allows."""
+    path = os.path.abspath(directory or ".")
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return int(os.pathconf(path, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def check_clobber(files: Iterable[str], clobber: bool) -> None:
-    """No output may exist unless clobber=yes, and then it must be writable."""
+    """No output may exist unless clobber=yes, and then it must be a writable file; every
+    output name (and its temporary name) must fit the file system."""
     for f in files:
+        limit = _name_max(os.path.dirname(f)) - TEMPORARY_NAME_EXTRA
+        if len(os.path.basename(f).encode("utf-8", "surrogateescape")) > limit:
+            raise FluximageError(
+                f"The output file name {os.path.basename(f)} is too long for the file system "
+                f"({len(os.path.basename(f))} characters; at most {limit} here)."
+            )
         if not os.path.lexists(f):
             continue
         if not clobber:
             raise FluximageError(f"File {f} exists and clobber=no.")
+        if os.path.isdir(f) and not os.path.islink(f):
+            raise FluximageError(f"Unable to write {f}: a directory of that name exists.")
         if not os.access(f, os.W_OK):
             raise FluximageError(f"File {f} does not have write permission and clobber=yes.")

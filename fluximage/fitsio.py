@@ -155,6 +155,33 @@ def _data_bytes(header: fits.Header) -> int:
     )
 
 
+#: The BITPIX values FITS allows (cfitsio, and so CIAO, refuses the others).
+VALID_BITPIX = (8, 16, 32, 64, -32, -64)
+
+
+def _check_header(header: fits.Header, index: int, path: str) -> None:
+    """Refuse what astropy tolerates but cfitsio does not: a BITPIX FITS does not define,
+    a card whose value cannot be parsed (checked here, where the HDU is known, rather than
+    when a keyword is first used)."""
+    where = f"HDU {index + 1} ({header.get('EXTNAME', 'PRIMARY' if index == 0 else '')})"
+    bitpix = header.get("BITPIX")
+    if not isinstance(bitpix, int) or isinstance(bitpix, bool) or bitpix not in VALID_BITPIX:
+        raise FluximageError(f"Unable to open '{path}'\nthe file is corrupt: {where} has "
+                             f"BITPIX={bitpix} (FITS allows 8, 16, 32, 64, -32, -64)")  # fmt: skip
+    for card in header.cards:
+        try:
+            card.value  # noqa: B018 - parsing it is the check
+        except (fits.VerifyError, ValueError):
+            raise FluximageError(f"Unable to open '{path}'\nthe file is corrupt: {where} has an "
+                                 f"unparsable header card: {_raw_image(card)}") from None
+
+
+def _raw_image(card: fits.Card) -> str:
+    """The card as it stands in the file (astropy re-quotes an unparsable one)."""
+    raw = getattr(card, "_image", None)
+    return (raw if isinstance(raw, str) else card.image).rstrip()
+
+
 def _read_header(fh, index: int, path: str) -> fits.Header | None:
     """The next header, or None at the end of the file (nothing, zero padding or other
     bytes that are not an extension left)."""
@@ -200,6 +227,7 @@ def list_blocks(path: str | Path) -> list[Block]:
                     str(header.get("XTENSION", "")).strip().upper() == "BINTABLE"
                     and header.get("ZIMAGE") is not True
                 )  # a tile-compressed image
+                _check_header(header, index, path)
                 size = _data_bytes(header)
                 # a gzip stream cannot seek back: keep the blocks read on the way (the GTIs
                 # after the events; the events themselves up to ~1e6 ACIS rows), so that
@@ -223,7 +251,14 @@ def list_blocks(path: str | Path) -> list[Block]:
                 )
                 end = data_offset + -(-size // FITS_BLOCK) * FITS_BLOCK
                 if (file_size is not None and file_size < end) or fh.seek(end) != end:
-                    raise FluximageError(f"Unable to open '{path}'\nthe file is truncated")
+                    name = blocks[-1].name or "no EXTNAME"
+                    has = f"has {file_size} bytes" if file_size is not None else "ends before"
+                    raise FluximageError(
+                        f"Unable to open '{path}'\nthe file is truncated or corrupt: HDU "
+                        f"{index + 1} ({name}) declares {size} bytes of data (NAXIS1="
+                        f"{header.get('NAXIS1', 0)}, NAXIS2={header.get('NAXIS2', 0)}) ending at "
+                        f"byte {end}, but the file {has}"
+                    )
         if not blocks:
             raise FluximageError(f"Unable to open '{path}'\nthe file is empty")
         return blocks

@@ -355,3 +355,35 @@ def test_the_final_renames_are_all_or_nothing(tmp_path, monkeypatch):
             assert fh.read() == f"old {name}"
     t.rollback()
     assert sorted(os.listdir(".")) == ["a.img", "b.img"]  # no temporary file left
+
+
+# ---- files astropy tolerates but cfitsio (and so CIAO) refuses -------------------------------------
+
+
+def _corrupt(src: str, dst: str, old: bytes, new: bytes, after: bytes = b"") -> None:
+    data = open(src, "rb").read()
+    at = data.index(old, data.index(after) if after else 0)
+    with open(dst, "wb") as fh:
+        fh.write(data[:at] + new.ljust(80) + data[at + 80 :])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "after", "reason"),
+    [
+        (b"BITPIX  =", b"BITPIX  =                    7", b"",
+         "the file is corrupt: HDU 1 (PRIMARY) has BITPIX=7 (FITS allows 8, 16, 32, 64, -32, "
+         "-64)"),
+        (b"INSTRUME=", b"INSTRUME= 'ACIS  ## unterminated", b"",
+         "the file is corrupt: HDU 2 (EVENTS) has an unparsable header card: INSTRUME= 'ACIS  "
+         "## unterminated"),
+        (b"NAXIS2  =", b"NAXIS2  =                 3040", b"EXTNAME = 'EVENTS",
+         "the file is truncated or corrupt: HDU 3 (GTI) declares 48640 bytes of data "
+         "(NAXIS1=16, NAXIS2=3040) ending at byte 164160, but the file has 118080 bytes"),
+    ],
+)  # fmt: skip
+def test_corrupt_event_files_say_what_and_where(obs, capsys, old, new, after, reason):
+    _corrupt(EVT, "obs/bad.fits", old, new, after)
+    status, out, err = _run(capsys, evt="obs/bad.fits")
+    assert status == 1
+    assert f"Skipping obs/bad.fits as it can not be opened ({reason})." in out.splitlines()
+    assert _error(err) == "Unable to find any event files matching obs/bad.fits."

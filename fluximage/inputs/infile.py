@@ -31,8 +31,12 @@ def _event_table_blocks(spec: str, report: Reporter) -> list[Block] | None:
     try:
         blocks = list_blocks(path)
         chosen = select_block(blocks, block)
-    except FluximageError:
-        report(f"Skipping {spec} as it can not be opened.")
+    except FluximageError as exc:
+        reason = str(exc).partition("\n")[2]
+        if reason.startswith(("the file is truncated or corrupt", "the file is corrupt")):
+            report(f"Skipping {spec} as it can not be opened ({reason}).")
+        else:
+            report(f"Skipping {spec} as it can not be opened.")
         return None
     if not chosen.is_table:
         report(f"Skipping {spec} as it is an image.")

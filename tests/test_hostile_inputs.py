@@ -361,7 +361,8 @@ def test_the_final_renames_are_all_or_nothing(tmp_path, monkeypatch):
 
 
 def _corrupt(src: str, dst: str, old: bytes, new: bytes, after: bytes = b"") -> None:
-    data = open(src, "rb").read()
+    with open(src, "rb") as fh:
+        data = fh.read()
     at = data.index(old, data.index(after) if after else 0)
     with open(dst, "wb") as fh:
         fh.write(data[:at] + new.ljust(80) + data[at + 80 :])

@@ -7,9 +7,21 @@ event file.  Command line: ``fluximage evt2.fits out/``; Python::
     fluximage.run("evt2.fits", "out/", bands="csc", binsize=4)
 """
 
-__version__ = "0.1.0"
-
-from .api import run
-from .messages import FluximageError
+from ._version import __version__
 
 __all__ = ["FluximageError", "__version__", "run"]
+
+
+def __getattr__(name: str):
+    """``fluximage.run`` and ``fluximage.FluximageError`` are imported on first use: the
+    package itself stays light, so the command line and the parameter tools start (and
+    install their signal handlers) without loading the pipeline."""
+    if name == "run":
+        from .api import run
+
+        return run
+    if name == "FluximageError":
+        from .messages import FluximageError
+
+        return FluximageError
+    raise AttributeError(f"module 'fluximage' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
+from ._version import __version__
 from .batch_entries import (
     is_assignment,
     make_entries,

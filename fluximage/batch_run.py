@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, pipeline
+from . import pipeline
+from ._version import __version__
 from .api import run_texts
 from .batch_entries import Entry, product_params
 from .messages import FluximageError, Reporter

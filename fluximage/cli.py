@@ -11,11 +11,21 @@ affect CIAO's internals.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import traceback
 
-from . import __version__, pipeline
-from .messages import FluximageError, Reporter, interrupt_line, print_error
+from ._version import __version__
+from .messages import (
+    FluximageError,
+    Reporter,
+    Terminated,
+    interrupt_line,
+    keep_swallowed_interrupts,
+    print_error,
+)
 from .parameters import Options, read_parameters
 from .paramio import CommandLineError, ParamError, open_params
 from .paramio.pfiles import pfiles_semicolons
@@ -73,9 +83,24 @@ def quicklook_lines(pngs: list[str]) -> list[str]:
     return [label, *(f"     {p}" for p in pngs), ""]
 
 
+def _terminate(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does (products rolled back, one line), not
+    by killing the process where it stands (which left temporary files)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, _terminate)
+    keep_swallowed_interrupts()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 1 error)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    install_signal_handlers()
     if args in (["-h"], ["--help"]):
         print(HELP)
         return 0
@@ -100,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"There was a problem with the command-line parameter settings. {exc}"
             ) from None
         ps.close()  # learn infile/outroot (mode ql), as CIAO does on closing the file
+        from . import pipeline  # numpy, astropy...: imported where an interrupt is caught
+
         result = pipeline.run(read_parameters(ps, options, report), report)
         if options.quicklook:
             flux = result.files.blocks.get("exposure-corrected image", []) if result.files else []
@@ -111,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print_error(str(exc))
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated)
         if debug:
             traceback.print_exc()
-        print(interrupt_line(), file=sys.stderr)
+        print(interrupt_line(exc), file=sys.stderr)
         return 1
     except Exception as exc:  # an unexpected failure is still one line unless --debug
         if debug:
@@ -123,5 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console_main() -> None:
+    """The ``fluximage`` console script: :func:`main`, then exit at once with its status.
+
+    By then the products are in place or rolled back; skipping the interpreter's
+    finalization means worker threads still busy after an interrupt do not hold the exit,
+    and a signal arriving during it cannot turn the status into a kill (-2, -15).
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-from . import __version__
+from ._version import __version__
 from .paramio.values import printable
 
 TOOL = "fluximage"
@@ -23,7 +23,52 @@ def error_line(message: str) -> str:
     return f"# {TOOL} ({__version__}): {text}"
 
 
-def interrupt_line() -> str:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the run stands so that it cleans up as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Interrupts Python swallowed (raised while a ``__del__`` ran), kept for the next checkpoint.
+_SWALLOWED: list[BaseException] = []
+
+
+def keep_swallowed_interrupts() -> None:
+    """A Ctrl-C or SIGTERM whose handler runs inside a ``__del__`` (astropy's, during garbage
+    collection) is 'ignored' by Python: a traceback on stderr and the run goes on.  This
+    hook keeps such an interrupt, silently, for :func:`raise_kept_interrupt`."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _SWALLOWED.append(unraisable.exc_value)
+            return
+        default(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def raise_kept_interrupt() -> None:
+    """Raise an interrupt :func:`keep_swallowed_interrupts` kept (called between tasks and
+    before products are written)."""
+    if _SWALLOWED:
+        exc = _SWALLOWED[0]
+        _SWALLOWED.clear()
+        raise exc
+
+
+def interrupt_line(exc: BaseException | None = None) -> str:
+    """``Keyboard interrupt (control-c)``, or ``Terminated (SIGTERM)`` for a signal."""
+    if isinstance(exc, Terminated):
+        import signal
+
+        try:
+            name = signal.Signals(exc.signum).name
+        except ValueError:
+            name = f"signal {exc.signum}"
+        return f"# {TOOL} ({__version__}): Terminated ({name})"
     return f"# {TOOL} ({__version__}): Keyboard interrupt (control-c)"
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from astropy.io import fits
 
-from . import __version__
+from ._version import __version__
 from .fitswrite import ascii_text
 from .parameters import FluximageParameters
 from .products import (

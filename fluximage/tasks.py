@@ -26,6 +26,8 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from .messages import raise_kept_interrupt
+
 
 @dataclass(frozen=True)
 class Task:
@@ -112,6 +114,7 @@ class TaskGraph:
                 task = next(self.tasks[n] for n in pending
                             if all(a in finished for a in self.tasks[n].after))  # fmt: skip
                 done(task, start(task))
+                raise_kept_interrupt()
             return results
         with threadpool_limits(limits=1, user_api="blas"):
             self._run_on_threads(workers, pending, finished, start, done)
@@ -137,6 +140,10 @@ class TaskGraph:
                 if not running:
                     break
                 completed, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    raise_kept_interrupt()
+                except KeyboardInterrupt as exc:
+                    error = error or exc
                 for future in sorted(completed, key=lambda f: pending.index(running[f].name)):
                     task = running.pop(future)
                     try:

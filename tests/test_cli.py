@@ -12,7 +12,7 @@ import time
 import pytest
 
 import fluximage
-from fluximage import cli
+from fluximage import cli, pipeline
 from fluximage.messages import FluximageError, error_line
 from fluximage.paramio import open_params, read_parfile
 
@@ -124,7 +124,7 @@ def test_keyboard_interrupt(monkeypatch, capsys):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.pipeline, "run", interrupted)
+    monkeypatch.setattr(pipeline, "run", interrupted)
     status, _, err = _run(capsys, "e", "o")
     assert status == 1
     assert err == "# fluximage (0.1.0): Keyboard interrupt (control-c)\n"
@@ -134,7 +134,7 @@ def test_unexpected_failure_is_one_line(monkeypatch, capsys):
     def broken(*a, **k):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(cli.pipeline, "run", broken)
+    monkeypatch.setattr(pipeline, "run", broken)
     status, _, err = _run(capsys, "e", "o")
     assert status == 1 and len(err.splitlines()) == 1 and "ZeroDivisionError: oops" in err
 

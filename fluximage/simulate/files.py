@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .. import __version__
+from .._version import __version__
 from ..geometry.pixlib import Detector, SkyFrame
 from .instrument import MJDREF, BadRegion, ObservationPlan, date_text
 

@@ -55,6 +55,9 @@ def _refused_before_computing(status, out, err, message):
                     "the upper limit 10%"),
         ("abc", "Invalid expmapthresh=abc: not a number or percentage"),
         ("5%:x", "Invalid expmapthresh=5%:x: not a number or percentage"),
+        ("nan", "Invalid expmapthresh=nan: not a number or percentage"),
+        ("inf", "expmapthresh=inf would remove every pixel: the lower limit inf is above the "
+                "maximum of the exposure map"),
     ],
 )  # fmt: skip
 def test_expmapthresh_that_cannot_work_is_refused_before_computing(obs, capsys, value, message):
@@ -225,10 +228,28 @@ def test_a_grid_that_cannot_fit_in_memory_is_refused_before_allocating(obs, caps
     assert "Creating" not in out
 
 
-def test_tiny_binsize_is_refused_with_the_grid_size(obs, capsys):
-    status, _, err = _run(capsys, "binsize=1e-6")
-    assert status == 1
-    assert _error(err).startswith("The output grid has ")
+@pytest.mark.parametrize("binsize", ["1e-6", "1e-300"])
+def test_tiny_binsize_is_refused_with_the_field_size(obs, capsys, binsize):
+    status, out, err = _run(capsys, f"binsize={binsize}")
+    assert status == 1 and "Creating" not in out
+    assert _error(err).startswith(f"binsize={float(binsize):g} makes the field of {EVT} (8192 "
+                                  "by 8192 sky pixels) an image of ")  # fmt: skip
+
+
+def test_a_small_binsize_with_a_sky_filter_is_not_refused(tmp_path, monkeypatch, capsys):
+    """binsize=0.2 over the sample's whole 8192² field would need ~60 GB; within a 100²
+    sky filter it is a 500² image."""
+    import shutil
+
+    from fluximage.sample import path as sample_path
+
+    monkeypatch.chdir(tmp_path)
+    for f in sample_path().parent.glob("*.fits*"):
+        shutil.copy(f, tmp_path)
+    evt = sample_path().name
+    assert _run(capsys, "binsize=0.2", evt=evt)[0] == 1
+    status, _, err = _run(capsys, "binsize=0.2", evt=f"{evt}[x=4000:4100,y=4000:4100]")
+    assert status == 0, err
 
 
 def test_huge_binsize_names_the_field(obs, capsys):
@@ -388,3 +409,12 @@ def test_corrupt_event_files_say_what_and_where(obs, capsys, old, new, after, re
     assert status == 1
     assert f"Skipping obs/bad.fits as it can not be opened ({reason})." in out.splitlines()
     assert _error(err) == "Unable to find any event files matching obs/bad.fits."
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("badpixfile", f"No BADPIX block found in bad pixel file {EVT}"),
+    ("maskfile", f"No MASK block found in mask file {EVT}"),
+])  # fmt: skip
+def test_ancillary_files_without_their_blocks_are_refused_before_computing(obs, capsys, name,
+                                                                           message):  # fmt: skip
+    _refused_before_computing(*_run(capsys, f"{name}={EVT}"), message)

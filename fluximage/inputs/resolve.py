@@ -7,10 +7,12 @@ met is the one reported.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..fitsio import list_blocks
 from ..geometry.grid import Grid, fmt, user_grid
 from ..messages import FluximageError, Reporter
 from ..parameters import (
@@ -22,6 +24,7 @@ from ..parameters import (
     check_psfecf,
     resolve_tmpdir,
 )
+from ..stages.instmap import physical_memory
 from ..stages.threshold import check_cut
 from .ancillary import (
     AspectFile,
@@ -100,6 +103,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
                 f"binsize={binsize:g} is larger than the whole field of {obs.spec} "
                 f"({limits[1] - limits[0]:g} sky pixels across)"
             )
+        check_binsize_fits(binsize, obs, event_filter)
     else:
         grid = user_grid(params.xygrid, obs.arcsec_per_pixel, report)
     asol = resolve_asol(params.asolfile, obs, report)
@@ -109,6 +113,9 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     mask = resolve_optional("MASKFILE", params.maskfile, obs, report)
     if mask is not None:
         check_same_obsid("mask", mask, obs)
+        require_blocks(mask, "MASK", "mask file")
+    if badpix.source == "file" and badpix.path is not None:
+        require_blocks(badpix.path, "BADPIX", "bad pixel file")
     dtf = (
         resolve_optional("DTFFILE", params.dtffile, obs, report)
         if obs.instrument == "HRC"
@@ -170,6 +177,37 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
         chips=tuple(chips),
         background=background,
     )
+
+
+def require_blocks(path: str, prefix: str, what: str) -> None:
+    """The file must hold a table block named ``prefix...`` (e.g. MASK, BADPIX): checked
+    now, not when the instrument maps read it."""
+    if not any(b.is_table and b.name.upper().startswith(prefix) for b in list_blocks(path)):
+        raise FluximageError(f"No {prefix} block found in {what} {path}")
+
+
+def check_binsize_fits(binsize: float, obs: Observation, event_filter) -> None:
+    """A binsize so small that the field (the event file's sky range, cut to the user's
+    filter) would not fit in memory as an image is refused before the grid is made (its
+    size would overflow the arithmetic first)."""
+    spans = []
+    for column, limits in ((obs.sky.x_column, obs.sky.x_limits),
+                           (obs.sky.y_column, obs.sky.y_limits)):  # fmt: skip
+        lo, hi = limits if limits is not None else (-math.inf, math.inf)
+        user = event_filter.range_of(column)
+        if user is not None:
+            lo, hi = max(lo, user[0]), min(hi, user[1])
+        spans.append(hi - lo)
+    if not all(math.isfinite(s) and s > 0 for s in spans):
+        return
+    pixels = (spans[0] / binsize) * (spans[1] / binsize)
+    have = physical_memory()
+    if have is not None and 40 * pixels > 0.8 * have:
+        raise FluximageError(
+            f"binsize={binsize:g} makes the field of {obs.spec} ({spans[0]:g} by "
+            f"{spans[1]:g} sky pixels) an image of {pixels:.3g} pixels, more than this "
+            "machine's memory can hold; use a larger binsize or a sky filter on infile."
+        )
 
 
 def remove_if_empty(directory: str | None) -> None:

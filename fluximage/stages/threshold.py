@@ -44,11 +44,12 @@ def _limit(text: str, peak: float, whole: str) -> float | None:
     if text == "":
         return None
     try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100.0 * peak
-        return float(text)
+        value = float(text[:-1]) / 100.0 * peak if text.endswith("%") else float(text)
     except ValueError:
-        raise FluximageError(f"Invalid expmapthresh={whole}: not a number or percentage") from None
+        value = float("nan")
+    if np.isnan(value):
+        raise FluximageError(f"Invalid expmapthresh={whole}: not a number or percentage")
+    return value
 
 
 def check_cut(text: str) -> None:
@@ -62,7 +63,7 @@ def check_cut(text: str) -> None:
     if lo is None:
         return
     lo_text = text.partition(":")[0].strip()
-    if lo_text.endswith("%") and lo > 100.0:
+    if (lo_text.endswith("%") and lo > 100.0) or lo == np.inf:
         raise FluximageError(
             f"expmapthresh={text} would remove every pixel: the lower limit {lo_text} is above "
             "the maximum of the exposure map"

@@ -418,3 +418,18 @@ def test_corrupt_event_files_say_what_and_where(obs, capsys, old, new, after, re
 def test_ancillary_files_without_their_blocks_are_refused_before_computing(obs, capsys, name,
                                                                            message):  # fmt: skip
     _refused_before_computing(*_run(capsys, f"{name}={EVT}"), message)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("empty", "Aspect solution obs/pcad_asol1.fits has no rows"),
+    ("dec", "Aspect solution obs/pcad_asol1.fits has DEC=95 in row 1, outside -90 to 90"),
+])  # fmt: skip
+def test_aspect_solutions_that_cannot_be_right_are_refused(obs, capsys, change, message):
+    from astropy.io import fits
+
+    with fits.open("obs/pcad_asol1.fits", mode="update") as hdul:
+        if change == "empty":
+            hdul[1].data = hdul[1].data[:0]
+        else:
+            hdul[1].data["dec"][:] = 95.0
+    _refused_before_computing(*_run(capsys), message)

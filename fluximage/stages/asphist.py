@@ -249,11 +249,19 @@ def read_aspect(paths: list[str]) -> AspectSolution:
             c for c in ("time", "ra", "dec", "roll", "dy", "dz", "dtheta") if block.has_column(c)
         ]
         cols = read_columns(block, names)
+        if block.nrows == 0:
+            raise FluximageError(f"Aspect solution {path} has no rows")
         for name, values in cols.items():  # a NaN would reach every stage as nonsense
             bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=float)))
             if bad.size:
                 raise FluximageError(f"Aspect solution {path} has a non-finite "
                                      f"{name.upper()} in row {bad[0] + 1}")  # fmt: skip
+        if "dec" in cols:
+            bad = np.flatnonzero(np.abs(np.asarray(cols["dec"], dtype=float)) > 90.0)
+            if bad.size:
+                raise FluximageError(f"Aspect solution {path} has DEC="
+                                     f"{float(cols['dec'][bad[0]]):g} in row {bad[0] + 1}, "
+                                     "outside -90 to 90")  # fmt: skip
         times.append(np.asarray(cols.pop("time"), dtype=float))
         parts.append(AspectSamples.from_columns(cols))
     time = np.concatenate(times) if times else np.zeros(0)

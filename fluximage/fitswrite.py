@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,14 +171,85 @@ class ImageFile:
         return [card_image(*c) for c in cards]
 
     def write(self, path: str | Path) -> None:
-        """Write the file: the header blocks, then the big-endian data padded to 2880 bytes."""
+        """Write the file: the header blocks, then the big-endian data padded to 2880 bytes
+        (DATE, LONGSTRN, DATASUM and CHECKSUM: :func:`write_hdus`)."""
         body = [image for image in self.header.images() if not _STRUCTURAL.match(_keyword(image))]
-        with open(path, "wb") as fh:
-            fh.write(_padded_text([*self.structural_cards(), *body]))
-            _write_big_endian(fh, self.data)
+        write_hdus(path, [([*self.structural_cards(), *body], self.data)])
 
 
 _STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$")
+#: Cards every HDU gets when written (their values are made by :func:`write_hdus`).
+_STAMPED = re.compile(r"^(DATE|LONGSTRN|CHECKSUM|DATASUM)$")
+
+
+def write_hdus(path: str | Path, hdus: list[tuple[list[str], np.ndarray | None]]) -> None:
+    """Write HDUs (header card images, data or None) to a new file, each header stamped:
+    DATE (the time of writing, UTC), LONGSTRN = 'OGIP 1.0' when a long string continues
+    on CONTINUE cards, and DATASUM/CHECKSUM (the FITS checksum convention: ones'-complement
+    sums of the data and of the whole HDU, filled in once the data are on disk)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    layout = []  # (header offset, card images, data offset, padded data bytes)
+    with open(path, "wb") as fh:
+        for images, data in hdus:
+            images = [i for i in images if not _STAMPED.match(_keyword(i))]
+            images.append(card_image("DATE", now, "Date and time of file creation (UTC)"))
+            if any(len(i) > 80 for i in images):  # a long string and its CONTINUE cards
+                images.append(card_image("LONGSTRN", "OGIP 1.0",
+                                         "The HEASARC Long String Convention may be used"))
+            images.append(card_image("CHECKSUM", "0" * 16, "HDU checksum"))
+            images.append(card_image("DATASUM", "0", "data unit checksum"))
+            start = fh.tell()
+            fh.write(_padded_text(images))
+            data_start = fh.tell()
+            if data is not None:
+                _write_big_endian(fh, data)
+            layout.append((start, images, data_start, fh.tell() - data_start))
+    with open(path, "r+b") as fh:
+        for start, images, data_start, size in layout:
+            fh.seek(data_start)
+            data_sum = ones_complement_sum(fh.read(size))
+            images[-1] = card_image("DATASUM", str(data_sum), "data unit checksum")
+            total = ones_complement_sum(_padded_text(images), data_sum)
+            images[-2] = card_image("CHECKSUM", encode_checksum(total), "HDU checksum")
+            fh.seek(start)
+            fh.write(_padded_text(images))
+
+
+def ones_complement_sum(block: bytes, initial: int = 0) -> int:
+    """The 32-bit ones'-complement sum of big-endian words (FITS checksum convention;
+    ``block`` a multiple of 4 bytes), added to ``initial``."""
+    words = np.frombuffer(block, dtype=">u4")
+    total = int(words.sum(dtype=np.uint64)) + initial
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+#: Characters the checksum's ASCII encoding avoids (punctuation between digits and letters).
+_EXCLUDED = frozenset((*range(0x3A, 0x41), *range(0x5B, 0x61)))
+
+
+def encode_checksum(total: int) -> str:
+    """The 16-character CHECKSUM value of an HDU whose sum is ``total``: its complement
+    in the printable encoding of the FITS checksum convention (Seaman et al. 1995,
+    'Checksum keyword convention'), so that the HDU then sums to -0."""
+    value = 0xFFFFFFFF - total
+    asc = [""] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        ch = [byte // 4 + 0x30] * 4
+        ch[0] += byte % 4
+        changed = True
+        while changed:
+            changed = False
+            for j in (0, 2):
+                while ch[j] in _EXCLUDED or ch[j + 1] in _EXCLUDED:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    changed = True
+        for j in range(4):
+            asc[4 * j + i] = chr(ch[j])
+    return "".join(asc[(k + 15) % 16] for k in range(16))
 
 
 WRITE_CHUNK_BYTES = 1 << 20
@@ -228,7 +300,4 @@ class TableFile:
                    card_image("EXTEND", True, "")]  # fmt: skip
         reserved = set(self.structure.keywords())
         extra = [image for image in self.header.images() if _keyword(image) not in reserved]
-        with open(path, "wb") as fh:
-            fh.write(_padded_text(primary))
-            fh.write(_padded_text([*self.structure.images(), *extra]))
-            _write_big_endian(fh, self.data)
+        write_hdus(path, [(primary, None), ([*self.structure.images(), *extra], self.data)])

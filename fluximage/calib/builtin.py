@@ -55,9 +55,9 @@ from .vignetting import VignettingTable
 BUILTIN_SOURCE = (
     "built-in (HRMA: CIAO ARFs with CALDB axeffa N0008 / QE, MARX below 0.5 keV; vignetting: "
     "CALDB hrmaD1996-12-20vignetN0003; QE: CALDB acisD1997-04-17qeN0006, "
-    "HRC: MARX MCP QE x UV/ion shield; "
-    "QEU: none (uniform); contamination: CALDB N0007 to 2014-06 + PIMMS cycle 18/20 aimpoint "
-    "model; see fluximage/calib/data)"
+    "HRC: CALDB hrciD1999-07-22qeN0008 / hrcsD1999-07-22qeN0010 x published decline; "
+    "QEU: none (uniform); contamination: CALDB N0007 to 2014-06 + PIMMS cycle 18/20 and "
+    "cycle-21 ARF aimpoint model; see fluximage/calib/data)"
 )
 #: Dead-area coefficient of the FI CCDs (s⁻¹), CALDB ``acisD1999-09-16dead_areaN0001``.
 FI_DEAD_AREA_PER_S = 0.006508

@@ -1,0 +1,67 @@
+"""Every product is a valid FITS file to astropy, cfitsio's fitsverify (when installed; CI
+installs it) and the checksum convention, with DATE the time of writing (issue 21)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import warnings
+
+import pytest
+from astropy.io import fits
+
+from fluximage import cli
+
+from factory import write_observation
+
+
+@pytest.fixture(scope="module")
+def products(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("verify")
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        write_observation(cwd / "obs", chips=[7], n=3000)
+        began = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+        status = cli.main(["obs/acis_evt2.fits", "out/", "bands=csc,broad", "binsize=16",
+                           "cleanup=no", "psfecf=0.9"])  # fmt: skip
+        assert status == 0
+    finally:
+        os.chdir(old)
+    paths = sorted(cwd / "out" / p for p in os.listdir(cwd / "out"))
+    assert len(paths) > 20
+    return paths, began
+
+
+def test_every_product_has_valid_checksums_and_the_date_of_writing(products):
+    paths, began = products
+    for path in paths:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a checksum mismatch is an astropy warning
+            with fits.open(path, checksum=True) as hdul:
+                hdul.verify("exception")
+                for hdu in hdul:
+                    assert hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1, path
+                    when = dt.datetime.fromisoformat(hdu.header["DATE"])
+                    assert began <= when <= began + dt.timedelta(minutes=5), (path, when)
+
+
+def test_a_changed_byte_breaks_the_checksum(products, tmp_path):
+    paths, _ = products
+    image = next(p for p in paths if p.name.endswith("_flux.img"))
+    copy = tmp_path / image.name
+    data = bytearray(image.read_bytes())
+    data[-100] ^= 0xFF  # a data byte (the padding of the last block is zero: flip it anyway)
+    copy.write_bytes(bytes(data))
+    with fits.open(copy) as hdul:
+        assert hdul[0].verify_datasum() == 0
+
+
+@pytest.mark.skipif(shutil.which("fitsverify") is None, reason="fitsverify not installed")
+def test_fitsverify_finds_no_warning_or_error(products):
+    paths, _ = products
+    for path in paths:
+        run = subprocess.run(["fitsverify", "-q", str(path)], capture_output=True, text=True)
+        assert run.stdout.startswith("verification OK"), run.stdout + run.stderr

@@ -30,7 +30,7 @@ def obs(tmp_path, monkeypatch):
 
 
 def flux_image(
-    path, shape=(60, 80), bunit="/cm**2 /s", band=("ENERGYLO", 0.5, "ENERGYHI", 7.0), **extra
+    path, shape=(60, 80), bunit="cm**-2 s**-1", band=("ENERGYLO", 0.5, "ENERGYHI", 7.0), **extra
 ):
     """A flux image with a TAN WCS at (187.25, 2.05), 4-arcsec pixels, a bright spot."""
     data = np.zeros(shape)
@@ -124,7 +124,7 @@ def test_figure_has_ra_dec_axes_title_and_colour_bar(tmp_path):
     assert image_axes.coords[0].coord_type == "longitude"
     assert image_axes.coords[1].coord_type == "latitude"
     assert image_axes.get_title() == "Sgr A*\nObsId 1843: broad band (0.5–7 keV)"
-    assert bar_axes.get_ylabel() == "counts / exposure  [/cm**2 /s]"
+    assert bar_axes.get_ylabel() == "counts / exposure  [cm**-2 s**-1]"
     # the axes use the image's own WCS
     assert np.allclose(image_axes.wcs.wcs.crval, [187.25, 2.05])
     shown = image_axes.images[0].get_array()

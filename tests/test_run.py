@@ -55,7 +55,7 @@ def test_default_run_products_and_listing(obs, capsys):
     assert np.array_equal(flux, expected)
     assert expmap.max() > 0 and (expmap[expmap > 0] >= 0.015 * expmap.max()).all()
     h = fits.getheader("out/broad_flux.img")
-    assert h["HDUNAME"] == "PFLUX_IMAGE" and h["BUNIT"] == "/cm**2 /s"
+    assert h["HDUNAME"] == "PFLUX_IMAGE" and h["BUNIT"] == "cm**-2 s**-1"
     assert fits.getheader("out/broad_thresh.expmap")["BUNIT"] == "cm**2 s"
     assert "fluximage version 0.1.0" in str(h["COMMENT"])
     history = "\n".join(str(c) for c in h["HISTORY"])
@@ -84,7 +84,7 @@ def test_no_threshold_keeps_the_plain_pair(obs, capsys):
 
 
 @pytest.mark.parametrize(("units", "expmap_bunit", "flux_bunit"), [
-    ("area", "cm**2", "/cm**2"), ("time", "s", "/s"), ("default", "cm**2 s", "/cm**2 /s"),
+    ("area", "cm**2", "cm**-2"), ("time", "s", "s**-1"), ("default", "cm**2 s", "cm**-2 s**-1"),
 ])  # fmt: skip
 def test_units(obs, capsys, units, expmap_bunit, flux_bunit):
     status, _, err = _run(capsys, f"units={units}", "expmapthresh=none")

@@ -34,3 +34,14 @@ def user_dir(isolated_home) -> Path:
 @pytest.fixture
 def system_par() -> Path:
     return package_param_dir() / "fluximage.par"
+
+
+@pytest.fixture
+def obs(tmp_path, monkeypatch):
+    """A 3000-event ACIS-S3 observation (events, asol, bpix, mask) in ./obs; cwd = tmp_path.
+    (Some test modules define their own ``obs``.)"""
+    from factory import write_observation
+
+    monkeypatch.chdir(tmp_path)
+    write_observation(tmp_path / "obs", chips=[7], n=3000)
+    return tmp_path

@@ -12,6 +12,17 @@ import numpy as np
 from astropy.io import fits
 
 DROP = object()  # pass as a keyword value to remove that keyword
+#: The event file of :func:`write_observation` in ./obs (the ``obs`` fixture's).
+EVT = "obs/acis_evt2.fits"
+
+
+def run_cli(capsys, *args: str, evt: str = EVT, outroot: str = "out/") -> tuple[int, str, str]:
+    """``fluximage evt outroot args...`` in this process: (status, stdout, stderr)."""
+    from fluximage import cli
+
+    status = cli.main([evt, outroot, *args])
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def _apply(header: fits.Header, changes: dict) -> None:

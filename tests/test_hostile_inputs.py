@@ -11,22 +11,8 @@ import pytest
 
 from fluximage import cli
 
-from factory import write_observation
-
-EVT = "obs/acis_evt2.fits"
-
-
-@pytest.fixture
-def obs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    write_observation(tmp_path / "obs", chips=[7], n=3000)
-    return tmp_path
-
-
-def _run(capsys, *args, evt=EVT, outroot="out/"):
-    status = cli.main([evt, outroot, *args])
-    out, err = capsys.readouterr()
-    return status, out, err
+from factory import EVT, write_observation
+from factory import run_cli as _run
 
 
 def _error(err: str) -> str:

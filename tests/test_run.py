@@ -8,25 +8,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from fluximage import cli
 from fluximage.messages import FluximageError
 
-from factory import write_observation
-
-EVT = "obs/acis_evt2.fits"
-
-
-@pytest.fixture
-def obs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    write_observation(tmp_path / "obs", chips=[7], n=3000)
-    return tmp_path
-
-
-def _run(capsys, *args):
-    status = cli.main([EVT, "out/", *args])
-    out, err = capsys.readouterr()
-    return status, out, err
+from factory import EVT
+from factory import run_cli as _run
 
 
 def test_default_run_products_and_listing(obs, capsys):

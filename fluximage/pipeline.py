@@ -23,19 +23,23 @@ from .calib.select import caveats, describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import AspectSamples, Detector
-from .inputs.bands import read_weights
 from .inputs.dmfilter import parse_filter
 from .inputs.mask import Window, read_mask
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
 from .outputs import FileList, write_products
 from .parameters import FluximageParameters
+from .preflight import (
+    band_energies,
+    check_aspect_coverage,
+    check_caldb_bad_pixels,
+    check_grid_memory,
+)
 from .products import Transaction
 from .progress import Progress, ProgressReporter
 from .stages.asphist import (
     AspectHistogram,
     AspectSolution,
-    aspect_coverage,
     chip_gti,
     chip_histogram,
     max_bins,
@@ -57,7 +61,6 @@ from .stages.combine import combine
 from .stages.divide import divide
 from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
-from .stages.instmap import physical_memory
 from .stages.instmaps import (
     InstrumentMap,
     chip_instrument_maps,
@@ -204,13 +207,13 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     method = fov_method([a.content for a in inputs.asol], listing)
     grid = inputs.grid or _automatic_grid(inputs, detector, frame, aspect, windows, method)
     check_grid_memory(grid, len(inputs.bands), len(inputs.chips), detector_name(inputs))
-    _check_aspect_coverage(inputs, aspect, report)
+    check_aspect_coverage(inputs, aspect, report)
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
     report(describe(calibration))
-    _check_caldb_bad_pixels(inputs, calibration)
+    check_caldb_bad_pixels(inputs, calibration)
     for line in caveats(calibration, detector_name(inputs), (obs.tstart + obs.tstop) / 2,
-                        _band_energies(inputs.bands, inputs.params.units)):  # fmt: skip
+                        band_energies(inputs.bands, inputs.params.units)):  # fmt: skip
         report(line)
     report(f"Calibration: {calibration.source}", level=2)
     for line in grid.screen_lines():
@@ -223,21 +226,6 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
         else "Running tasks in serial."
     )
     return Plan(inputs, detector, aspect, windows, method, grid, calibration)
-
-
-def _band_energies(bands, units: str) -> list[float]:
-    """The energies (keV) the instrument maps are made at (none for units=time)."""
-    if units == "time":
-        return []
-    out = []
-    for band in bands:
-        if band.weights_file is None:
-            out.append(band.instmap_energy)
-        else:
-            weights = read_weights(band.weights_file)
-            out.extend(float(e) for e, w in zip(weights.energy_kev, weights.weight, strict=True)
-                       if w > 0)  # fmt: skip
-    return out
 
 
 def _counted(verb: str, n: int, noun: str, rest: str) -> str:
@@ -453,77 +441,6 @@ def _pointing(header, aspect: AspectSolution) -> AspectSamples:
     except FluximageError:
         a = aspect.aspect
         return AspectSamples(*(np.array([float(np.median(v))]) for v in (a.ra, a.dec, a.roll)))
-
-
-#: Sky pixels a chip spans, dither included (ACIS 1024 × 0.492″ chips; HRC-I 16384 and HRC-S
-#: 16456 pixels of 0.13175″, sky pixels of the same size).
-CHIP_SPAN_SKY_PIXELS = {"ACIS": 1100.0, "HRC-I": 16700.0, "HRC-S": 16700.0}
-
-
-def grid_memory_needed(grid: Grid, n_bands: int, n_chips: int, detector: str) -> int:
-    """Bytes the images on the output grid take: per band the counts image, the combined
-    and thresholded maps and the flux image (about 40 bytes a pixel), and each chip's
-    exposure map over its footprint (8 bytes a pixel)."""
-    pixels = grid.x.n * grid.y.n
-    span = CHIP_SPAN_SKY_PIXELS["ACIS" if detector.startswith("ACIS") else detector]
-    footprint = min(pixels, (1.5 * span / min(grid.x.step, grid.y.step)) ** 2)
-    return int(n_bands * (40 * pixels + 8 * n_chips * footprint))
-
-
-def check_grid_memory(grid: Grid, n_bands: int, n_chips: int, detector: str) -> None:
-    """Refuse, before anything is allocated, images that cannot fit in this machine."""
-    need, have = grid_memory_needed(grid, n_bands, n_chips, detector), physical_memory()
-    if have is not None and need > 0.8 * have:
-        raise FluximageError(
-            f"The output grid has {grid.x.n} by {grid.y.n} pixels of {grid.x.step:g} sky "
-            f"pixels and needs about {need / 2**30:.3g} GB of memory for "
-            f"{n_bands} band{'s' if n_bands > 1 else ''}, "
-            f"more than this machine has ({have / 2**30:.0f} GB); use a larger binsize or a "
-            "smaller xygrid."
-        )
-
-
-def _check_caldb_bad_pixels(inputs: Inputs, calibration: Calibration) -> None:
-    """badpixfile=CALDB asked for explicitly: a calibration without the file would apply no
-    bad pixels at all (CIAO fails without a CALDB)."""
-    if inputs.params.badpixfile.lower() != "caldb":
-        return
-    detector = detector_name(inputs)
-    if calibration.bad_pixel_file(detector, inputs.obs.tstart) is None:
-        where = ("the built-in calibration has none" if not calibration.source.startswith("CALDB")
-                 else f"the {calibration.source} has none for {detector}")  # fmt: skip
-        raise FluximageError(
-            f"badpixfile=CALDB asks for the CALDB bad-pixel file, but {where}; set $CALDB to "
-            "a Chandra CALDB, give the observation's bpix1 file, or set badpixfile=NONE"
-        )
-
-
-#: Below this fraction of a chip's good time covered by the aspect solution, no exposure map
-#: is made; below COVERAGE_WARN, the shortfall is reported with the numbers.
-COVERAGE_REFUSE, COVERAGE_WARN = 0.01, 0.99
-
-
-def _check_aspect_coverage(inputs: Inputs, aspect, report: Reporter) -> None:
-    """asphist gives exposure only to the good time the aspect solution covers, while the
-    counts come from all of it: refuse when almost nothing is covered, warn when part is."""
-    obs = inputs.obs
-    asols = ",".join(a.path for a in inputs.asol)
-    for chip in inputs.chips:
-        covered, good = aspect_coverage(aspect.time, chip_gti(obs, chip, inputs.events.filter))
-        if good <= 0:
-            continue
-        where = f"the {good:.1f} s of good time of {obs.chip_column}={chip}"
-        if covered < COVERAGE_REFUSE * good:
-            raise FluximageError(
-                f"The aspect solution ({asols}) covers {covered:.1f} s of {where}: "
-                "too little for an exposure map"
-            )
-        if covered < COVERAGE_WARN * good:
-            report(
-                f"WARNING: the aspect solution covers {covered:.1f} s of {where} "
-                f"({100 * covered / good:.1f} %); the exposure map counts only that time, "
-                "the counts image all of it"
-            )
 
 
 def _mask_windows(inputs: Inputs, report: Reporter) -> dict[int, list[Window]] | None:

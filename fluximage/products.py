@@ -380,6 +380,10 @@ def fov_hdu(obs: Observation, fovs: list, calibration: str | None = None) -> Tab
     h["HDUCLASS"], h["HDUCLAS1"], h["HDUCLAS2"] = "ASC", "REGION", "FOV"
     h["CONTENT"] = ("FOV", "CXC Content key")
     h["MTYPE1"], h["MFORM1"] = "POS", "X,Y"
+    # the RA,DEC descriptor over X,Y (their column WCS below), as skyfov writes it: CIAO's
+    # region filters and merge_obs/flux_obs read the polygons in RA/Dec through it
+    h["MTYPE2"] = ("EQPOS", "DM Keyword: Descriptor name.")
+    h["MFORM2"] = ("RA,DEC", "[deg]")
     stamp(h, calibration)
     sky = obs.sky
     for i, (ctype, crval, crpix, cdelt) in enumerate(

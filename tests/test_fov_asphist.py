@@ -182,6 +182,22 @@ def test_fov_and_asphist_files(tmp_path, monkeypatch):
         n = len(f.x)
         assert np.array_equal(row["X"][:n], f.x)
         assert np.all(row["X"][n:] == f.x[0])  # padding repeats the first vertex
+    # the RA,DEC descriptor of real skyfov files, over the X,Y columns' TAN WCS: a vertex
+    # turned into RA/Dec by it lands where the event file's WCS puts it
+    assert (h["MTYPE1"], h["MFORM1"], h["MTYPE2"], h["MFORM2"]) == ("POS", "X,Y", "EQPOS", "RA,DEC")
+    from astropy.wcs import WCS
+
+    from fluximage.geometry import sky_to_radec
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = [h["TCTYP1"], h["TCTYP2"]]
+    w.wcs.crval = [h["TCRVL1"], h["TCRVL2"]]
+    w.wcs.crpix = [h["TCRPX1"], h["TCRPX2"]]
+    w.wcs.cdelt = [h["TCDLT1"], h["TCDLT2"]]
+    x0, y0 = float(t["X"][0][0]), float(t["Y"][0][0])
+    ra, dec = w.all_pix2world([[x0, y0]], 1)[0]
+    ra_ref, dec_ref = sky_to_radec(prepared.inputs.obs.sky.frame, x0, y0)
+    assert (ra, dec) == pytest.approx((float(ra_ref), float(dec_ref)), abs=1e-9)
     hist = prepared.asphists[7]
     tab = asphist_hdu(prepared.inputs.obs, hist)
     assert (

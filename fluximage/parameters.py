@@ -20,7 +20,7 @@ from .paramio import ParamSet, expand_env
 HISTORY_PARAMETERS = (
     "infile", "outroot", "bands", "xygrid", "binsize", "asolfile", "badpixfile",
     "maskfile", "dtffile", "units", "expmapthresh", "background", "bkgparams",
-    "psfecf", "parallel", "nproc", "tmpdir", "cleanup", "clobber", "verbose",
+    "psfecf", "random", "parallel", "nproc", "tmpdir", "cleanup", "clobber", "verbose",
 )  # fmt: skip
 
 
@@ -79,7 +79,8 @@ class FluximageParameters:
 
     def history_values(self, instrument: str = "") -> dict[str, str]:
         """The values CIAO records in the HISTORY block, as parameter-file text (§9.2):
-        binsize INDEF when xygrid is set, nproc INDEF when parallel=no, dtffile "" for ACIS."""
+        binsize INDEF when xygrid is set, nproc INDEF when parallel=no, dtffile "" for ACIS;
+        ``random`` with the value used (CIAO always records its default 0: a bug)."""
         out = {}
         for name in HISTORY_PARAMETERS:
             value = getattr(self, name)
@@ -89,10 +90,14 @@ class FluximageParameters:
                 value = None
             elif name == "dtffile" and instrument == "ACIS":
                 value = ""
+            elif name == "outroot" and value == "":
+                value = "."  # outroot=. is kept as "" (the current directory, no prefix)
             if isinstance(value, bool):
                 out[name] = "yes" if value else "no"
             elif value is None:
                 out[name] = "INDEF"
+            elif isinstance(value, float):
+                out[name] = _number(value)  # binsize=16 as 16, as the parameter file holds it
             else:
                 out[name] = str(value)
         return out

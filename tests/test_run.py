@@ -256,3 +256,15 @@ def test_history_records_what_ciao_records(obs, capsys):
     history = [str(c) for c in fits.getheader("out/broad_flux.img")["HISTORY"]]
     assert "PARM  :binsize=INDEF" in history and "PARM  :nproc=INDEF" in history
     assert "PARM  :dtffile=" in history and "PARM  :parallel=no" in history
+
+
+def test_history_records_the_values_as_typed(obs, capsys):
+    """binsize=16 as 16 (not 16.0), outroot=. as '.', and random with the value used (CIAO
+    records its default 0 whatever was given: listed in docs/differences.md)."""
+    status, _, err = _run(capsys, "binsize=16", "random=5", outroot=".")
+    assert status == 0, err
+    history = [str(h) for h in fits.getheader("broad_flux.img")["HISTORY"]]
+    parms = [h[len("PARM  :"):] for h in history if h.startswith("PARM  :")]
+    assert "binsize=16" in parms and "outroot=." in parms and "random=5" in parms
+    names = [p.split("=")[0] for p in parms]
+    assert names.index("psfecf") + 1 == names.index("random") == names.index("parallel") - 1

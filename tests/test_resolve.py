@@ -62,7 +62,7 @@ def test_user_filter_selects_chips(obs):
     assert inputs.chips == (7,) and inputs.binsize == 2.35
     assert inputs.obs.spec == EVT + "[ccd_id=7]" and inputs.created_directory is None
     message = _error(EVT + "[energy=20000:30000]", "out/")
-    assert message == f"Unexpected: infile={EVT}[energy=20000:30000] is empty."
+    assert message == f"There are no events in {EVT}[energy=20000:30000]"
     assert not os.path.exists("out")  # the directory made for the run is removed again
 
 

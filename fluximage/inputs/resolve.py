@@ -136,7 +136,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
         if grid is None:
             chips = events.chips()
             if not chips:
-                raise FluximageError(f"Unexpected: infile={obs.spec} is empty.")
+                raise FluximageError(f"There are no events in {obs.spec}")
         else:
             x, y = obs.sky.x_column, obs.sky.y_column
             area = f"{x}={grid.x.lo}:{grid.x.end},{y}={grid.y.lo}:{grid.y.end}"

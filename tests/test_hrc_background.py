@@ -298,8 +298,8 @@ def test_override(hrc_obs, tmp_path):
     source, lines = _resolve(obs, override="bg.fits[pi=0:100]")
     assert lines == ["Background file for hrc.fits found: bg.fits[pi=0:100]"]
     assert source.spec == "bg.fits[pi=0:100]" and source.filter_text == "[pi=0:100]"
-    assert _resolve(obs, override="gone.fits") == (
-        None, [f"WARNING: The background for hrc.fits is not found, {SKIP}"])  # fmt: skip
+    with pytest.raises(FluximageError, match=r"^Unable to find the background file gone\.fits$"):
+        _resolve(obs, override="gone.fits")
     assert _resolve(obs, override="none") == (
         None, [f"WARNING: No HRC-I background file for hrc.fits, {SKIP}"])  # fmt: skip
 

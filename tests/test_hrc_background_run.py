@@ -269,11 +269,15 @@ def test_parallel_run_gives_the_same_subtraction(simulated, tmp_path, monkeypatc
         assert serial.count(line) == parallel.count(line) == 1
 
 
-def test_missing_override_file_warns_and_runs(simulated, tmp_path, monkeypatch, capsys):
+def test_missing_override_file_is_an_error(simulated, tmp_path, monkeypatch, capsys):
+    """--background=FILE names the file to use: a missing one is an error, not a run
+    without the background (issue 21, from the real script)."""
     evt = _copy(simulated, tmp_path, monkeypatch)
-    lines = _run(capsys, evt, "--background=gone.fits")
-    assert f"WARNING: The background for {evt} is not found, {SKIP}" in lines
-    assert "BKGMETH" not in fits.getheader("out/wide_flux.img")
+    status = cli.main([evt, "out/", "binsize=64", "--background=gone.fits"])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Creating" not in out
+    assert err.strip() == "# fluximage (0.1.0): ERROR Unable to find the background file gone.fits"
+    assert not os.path.exists("out") or os.listdir("out") == []
 
 
 # ---- the MARX HRC-I simulation -------------------------------------------------------------

@@ -124,9 +124,8 @@ def resolve_background(
             report(f"WARNING: No HRC-I background file for {evt}, {SKIP}")
             return None
         found = _installed(Path(path))
-        if found is None:
-            report(f"WARNING: The background for {evt} is not found, {SKIP}")
-            return None
+        if found is None:  # asked for by name: an error, not a run without it
+            raise FluximageError(f"Unable to find the background file {override}")
         report(f"Background file for {evt} found: {override}")
         shown = path if found == Path(path) else str(found)
         return BackgroundSource(shown, block, text, method, params)

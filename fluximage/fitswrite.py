@@ -182,20 +182,38 @@ _STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$")
 _STAMPED = re.compile(r"^(DATE|LONGSTRN|CHECKSUM|DATASUM)$")
 
 
+DATE_COMMENT = "Date and time of file creation (UTC)"
+LONGSTRN = ("OGIP 1.0", "The HEASARC Long String Convention may be used")
+
+
+def utc_now() -> str:
+    """The time of writing, UTC, as FITS DATE and CIAO's HISTORY records give it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+def stamp_astropy_hdus(hdus: fits.HDUList) -> None:
+    """For files astropy writes (tables with logical or bit columns): the DATE and
+    LONGSTRN cards :func:`write_hdus` gives ours (astropy adds the checksums)."""
+    now = utc_now()
+    for hdu in hdus:
+        hdu.header["DATE"] = (now, DATE_COMMENT)
+        if any(len(card.image) > 80 for card in hdu.header.cards):
+            hdu.header["LONGSTRN"] = LONGSTRN
+
+
 def write_hdus(path: str | Path, hdus: list[tuple[list[str], np.ndarray | None]]) -> None:
     """Write HDUs (header card images, data or None) to a new file, each header stamped:
     DATE (the time of writing, UTC), LONGSTRN = 'OGIP 1.0' when a long string continues
     on CONTINUE cards, and DATASUM/CHECKSUM (the FITS checksum convention: ones'-complement
     sums of the data and of the whole HDU, filled in once the data are on disk)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    now = utc_now()
     layout = []  # (header offset, card images, data offset, padded data bytes)
     with open(path, "wb") as fh:
         for images, data in hdus:
             images = [i for i in images if not _STAMPED.match(_keyword(i))]
-            images.append(card_image("DATE", now, "Date and time of file creation (UTC)"))
+            images.append(card_image("DATE", now, DATE_COMMENT))
             if any(len(i) > 80 for i in images):  # a long string and its CONTINUE cards
-                images.append(card_image("LONGSTRN", "OGIP 1.0",
-                                         "The HEASARC Long String Convention may be used"))
+                images.append(card_image("LONGSTRN", *LONGSTRN))
             images.append(card_image("CHECKSUM", "0" * 16, "HDU checksum"))
             images.append(card_image("DATASUM", "0", "data unit checksum"))
             start = fh.tell()

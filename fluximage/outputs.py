@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from astropy.io import fits
 
 from ._version import __version__
-from .fitswrite import ascii_text
+from .fitswrite import ascii_text, utc_now
 from .parameters import FluximageParameters
 from .products import (
     EXPMAP_BUNIT,
@@ -36,7 +35,7 @@ HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
 def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
     """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records (non-ASCII
     characters of paths as ``\\xNN`` of their UTF-8 bytes)."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    stamp = utc_now()
     lines = [f"TOOL  :fluximage  {stamp}"]
     for name, value in params.history_values(instrument).items():
         text = ascii_text(f"{name}={value}")

@@ -25,6 +25,7 @@ from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import AspectSamples, Detector
 from .inputs.dmfilter import parse_filter
 from .inputs.mask import Window, read_mask
+from .inputs.observation import sky_data_ranges
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
 from .messages import FluximageError, Reporter
 from .outputs import FileList, write_products
@@ -470,16 +471,7 @@ def _automatic_grid(inputs, detector, frame, aspect, windows, method) -> Grid:
     if not inside.any():
         raise FluximageError(no_overlap())
     fovs = field_of_view(detector, inputs.chips, windows, aspect.aspect[inside], frame, method)
-    data = []
-    for column, limits in (
-        (obs.sky.x_column, obs.sky.x_limits),
-        (obs.sky.y_column, obs.sky.y_limits),
-    ):
-        lo, hi = limits if limits is not None else (-np.inf, np.inf)
-        user = inputs.events.filter.range_of(column)
-        if user is not None:
-            lo, hi = max(lo, user[0]), min(hi, user[1])
-        data.append((lo, hi))
+    data = sky_data_ranges(obs, inputs.events.filter)
     return automatic_grid(
         [f.x_range for f in fovs],
         [f.y_range for f in fovs],

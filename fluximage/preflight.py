@@ -10,7 +10,7 @@ from .inputs.bands import read_weights
 from .inputs.resolve import Inputs
 from .messages import FluximageError, Reporter
 from .stages.asphist import AspectSolution, aspect_coverage, chip_gti
-from .stages.instmap import physical_memory
+from .stages.instmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 from .stages.instmaps import detector_name
 
 #: Sky pixels a chip spans, dither included (ACIS 1024 × 0.492″ chips; HRC-I 16384 and HRC-S
@@ -25,7 +25,7 @@ def grid_memory_needed(grid: Grid, n_bands: int, n_chips: int, detector: str) ->
     pixels = grid.x.n * grid.y.n
     span = CHIP_SPAN_SKY_PIXELS["ACIS" if detector.startswith("ACIS") else detector]
     footprint = min(pixels, (1.5 * span / min(grid.x.step, grid.y.step)) ** 2)
-    return int(n_bands * (40 * pixels + 8 * n_chips * footprint))
+    return int(n_bands * (IMAGE_BYTES_PER_PIXEL_BAND * pixels + 8 * n_chips * footprint))
 
 
 def check_grid_memory(grid: Grid, n_bands: int, n_chips: int, detector: str) -> None:

@@ -15,7 +15,6 @@ import re
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 
 from ._version import __version__
-from .fitswrite import Cards, ImageFile, TableFile, table_hdu
+from .fitswrite import Cards, ImageFile, TableFile, stamp_astropy_hdus, table_hdu
 from .geometry.grid import Grid
 from .inputs.bands import Band
 from .inputs.observation import Observation
@@ -83,17 +82,6 @@ def stamp(header: fits.Header | Cards, calibration: str | None) -> None:
     header["CREATOR"] = (f"fluximage {__version__}", "tool that created this output")
     if calibration:
         header["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
-
-
-def stamp_for_writing(hdus: fits.HDUList) -> None:
-    """What :func:`~fluximage.fitswrite.write_hdus` adds to our own files, for those astropy
-    writes (tables with logical or bit columns): DATE now and LONGSTRN where a long string
-    continues (the checksums are astropy's)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    for hdu in hdus:
-        hdu.header["DATE"] = (now, "Date and time of file creation (UTC)")
-        if any(len(card.image) > 80 for card in hdu.header.cards):
-            hdu.header["LONGSTRN"] = ("OGIP 1.0", "The HEASARC Long String Convention may be used")
 
 
 def sky_image(
@@ -246,7 +234,7 @@ class Transaction:
                     hdus = fits.HDUList([hdus])
                 elif not isinstance(hdus, fits.HDUList):  # one extension
                     hdus = fits.HDUList([fits.PrimaryHDU(), hdus])
-                stamp_for_writing(hdus)
+                stamp_astropy_hdus(hdus)
                 hdus.writeto(tmp, overwrite=True, checksum=True)
         except BaseException:
             with contextlib.suppress(OSError):

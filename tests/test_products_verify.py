@@ -48,15 +48,17 @@ def test_every_product_has_valid_checksums_and_the_date_of_writing(products):
                     assert began <= when <= began + dt.timedelta(minutes=5), (path, when)
 
 
-def test_a_changed_byte_breaks_the_checksum(products, tmp_path):
+def test_a_changed_pixel_byte_breaks_both_checksums(products, tmp_path):
     paths, _ = products
     image = next(p for p in paths if p.name.endswith("_flux.img"))
     copy = tmp_path / image.name
+    with fits.open(image) as hdul:
+        start = hdul[0].fileinfo()["datLoc"]
     data = bytearray(image.read_bytes())
-    data[-100] ^= 0xFF  # a data byte (the padding of the last block is zero: flip it anyway)
+    data[start + 1000] ^= 0xFF  # a byte of a pixel value
     copy.write_bytes(bytes(data))
     with fits.open(copy) as hdul:
-        assert hdul[0].verify_datasum() == 0
+        assert hdul[0].verify_datasum() == 0 and hdul[0].verify_checksum() == 0
 
 
 @pytest.mark.skipif(shutil.which("fitsverify") is None, reason="fitsverify not installed")

@@ -148,6 +148,20 @@ def with_time_window(obs: Observation, window: tuple[float, float] | None) -> Ob
     return replace(obs, header=header, gtis=gtis, tstart=tstart, tstop=tstop)
 
 
+def sky_data_ranges(obs: Observation, event_filter) -> list[tuple[float, float]]:
+    """The (lo, hi) sky x and y the events can have: the columns' TLMIN/TLMAX (infinite
+    when absent) cut to the user's filter on infile."""
+    out = []
+    for column, limits in ((obs.sky.x_column, obs.sky.x_limits),
+                           (obs.sky.y_column, obs.sky.y_limits)):  # fmt: skip
+        lo, hi = limits if limits is not None else (-np.inf, np.inf)
+        user = event_filter.range_of(column)
+        if user is not None:
+            lo, hi = max(lo, user[0]), min(hi, user[1])
+        out.append((float(lo), float(hi)))
+    return out
+
+
 def display_path(path: str) -> str:
     """Relative to the current directory if they share more than '/', else absolute."""
     absolute = os.path.abspath(path)

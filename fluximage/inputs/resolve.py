@@ -24,7 +24,7 @@ from ..parameters import (
     check_psfecf,
     resolve_tmpdir,
 )
-from ..stages.instmap import physical_memory
+from ..stages.instmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 from ..stages.threshold import check_cut
 from .ancillary import (
     AspectFile,
@@ -40,7 +40,7 @@ from .events import EventSource, counted_columns
 from .hrc_background import BackgroundSource, resolve_background
 from .infile import resolve_infile
 from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
-from .observation import Observation, read_observation, with_time_window
+from .observation import Observation, read_observation, sky_data_ranges, with_time_window
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     if params.xygrid == "":
         check_binsize(params)
         binsize = params.binsize if params.binsize is not None else obs.default_binsize
-        limits = obs.sky.x_limits
-        if limits is not None and binsize > limits[1] - limits[0]:
-            raise FluximageError(
-                f"binsize={binsize:g} is larger than the whole field of {obs.spec} "
-                f"({limits[1] - limits[0]:g} sky pixels across)"
-            )
-        check_binsize_fits(binsize, obs, event_filter)
+        check_binsize_for_field(binsize, obs, event_filter)
     else:
         grid = user_grid(params.xygrid, obs.arcsec_per_pixel, report)
     asol = resolve_asol(params.asolfile, obs, report)
@@ -186,23 +180,22 @@ def require_blocks(path: str, prefix: str, what: str) -> None:
         raise FluximageError(f"No {prefix} block found in {what} {path}")
 
 
-def check_binsize_fits(binsize: float, obs: Observation, event_filter) -> None:
-    """A binsize so small that the field (the event file's sky range, cut to the user's
-    filter) would not fit in memory as an image is refused before the grid is made (its
-    size would overflow the arithmetic first)."""
-    spans = []
-    for column, limits in ((obs.sky.x_column, obs.sky.x_limits),
-                           (obs.sky.y_column, obs.sky.y_limits)):  # fmt: skip
-        lo, hi = limits if limits is not None else (-math.inf, math.inf)
-        user = event_filter.range_of(column)
-        if user is not None:
-            lo, hi = max(lo, user[0]), min(hi, user[1])
-        spans.append(hi - lo)
+def check_binsize_for_field(binsize: float, obs: Observation, event_filter) -> None:
+    """Refuse, before the grid is made, a binsize larger than the event file's whole sky
+    range, or so small that the field (that range cut to the user's filter) could not be
+    an image in memory (its size would overflow the arithmetic first)."""
+    limits = obs.sky.x_limits
+    if limits is not None and binsize > limits[1] - limits[0]:
+        raise FluximageError(
+            f"binsize={binsize:g} is larger than the whole field of {obs.spec} "
+            f"({limits[1] - limits[0]:g} sky pixels across)"
+        )
+    spans = [hi - lo for lo, hi in sky_data_ranges(obs, event_filter)]
     if not all(math.isfinite(s) and s > 0 for s in spans):
         return
     pixels = (spans[0] / binsize) * (spans[1] / binsize)
     have = physical_memory()
-    if have is not None and 40 * pixels > 0.8 * have:
+    if have is not None and IMAGE_BYTES_PER_PIXEL_BAND * pixels > 0.8 * have:
         raise FluximageError(
             f"binsize={binsize:g} makes the field of {obs.spec} ({spans[0]:g} by "
             f"{spans[1]:g} sky pixels) an image of {pixels:.3g} pixels, more than this "

@@ -76,6 +76,11 @@ def memory_needed(grid: PixelGrid) -> int:
     return 4 * full + good_rows + BYTES_PER_BLOCK_PIXEL * min(full, BLOCK_PIXELS)
 
 
+#: Bytes a band's images take for each output-grid pixel: the counts image, the combined
+#: and thresholded exposure maps and counts, and the flux image (float64 mostly).
+IMAGE_BYTES_PER_PIXEL_BAND = 40
+
+
 def physical_memory() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -132,6 +132,9 @@ class Cards:
         at = self._index.get(keyword.upper())
         return default if at is None else fits.Card.fromstring(self._images[at]).value
 
+    def comment(self, keyword: str) -> str:
+        return fits.Card.fromstring(self._images[self._index[keyword.upper()]]).comment
+
     def keywords(self) -> list[str]:
         return [_keyword(image) for image in self._images]
 

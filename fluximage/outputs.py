@@ -8,20 +8,24 @@ from typing import TYPE_CHECKING
 from astropy.io import fits
 
 from ._version import __version__
-from .fitswrite import ascii_text, utc_now
+from .fitswrite import Cards, ImageFile, ascii_text, utc_now
 from .parameters import FluximageParameters
 from .products import (
     EXPMAP_BUNIT,
     Transaction,
     asphist_hdu,
     background_events_hdu,
-    background_image_hdu,
+    background_image_header,
+    combined_expmap_header,
     counts_hdu,
+    counts_header,
     expmap_hdu,
+    expmap_header,
     flux_hdu,
     fov_hdu,
     instmap_hdu,
     psfmap_hdu,
+    subtracted_counts_header,
 )
 from .stages.divide import flux_bunit
 
@@ -104,6 +108,7 @@ def write_products(result: Result, products: Transaction) -> FileList:
     params, obs, names, grid = inputs.params, inputs.obs, inputs.names, prepared.grid
     cal, units, keep_all = prepared.calibration.source, params.units, not params.cleanup
     files = FileList()
+    headers = _image_headers(result)
 
     def put(label: str, path: str, hdu) -> None:
         add_history(hdu.header, params, obs.instrument)
@@ -112,22 +117,15 @@ def write_products(result: Result, products: Transaction) -> FileList:
 
     threshold_on = params.threshold_on
     bgnd = prepared.background
-    extra = bgnd.keywords if bgnd is not None else None
     for band in inputs.bands:
         b = band.label
         if threshold_on:
             counts = result.thresholded[b][0]
-            put(
-                "clipped counts image",
-                names.thresh_counts(b),
-                counts_hdu(obs, grid, band, counts, cal, extra),
-            )
+            put("clipped counts image", names.thresh_counts(b),
+                counts_hdu(obs, grid, band, counts, header=headers.counts[b]))  # fmt: skip
         if keep_all or not threshold_on:
-            put(
-                "binned counts image",
-                names.counts(b),
-                counts_hdu(obs, grid, band, prepared.counts[b], cal, extra),
-            )
+            hdu = counts_hdu(obs, grid, band, prepared.counts[b], header=headers.counts[b])
+            put("binned counts image", names.counts(b), hdu)
     if keep_all and bgnd is not None:
         _background_files(bgnd, inputs, grid, cal, put)
     if keep_all:
@@ -146,7 +144,7 @@ def write_products(result: Result, products: Transaction) -> FileList:
         b = band.label
         if threshold_on:
             put("clipped exposure map", names.thresh_expmap(b),
-                expmap_hdu(obs, grid, band, result.thresholded[b][1], units, cal))  # fmt: skip
+                expmap_hdu(headers.expmap[b], result.thresholded[b][1]))  # fmt: skip
     for band in inputs.bands:
         if band.label in result.psfmaps:
             hdu = psfmap_hdu(obs, grid, band, result.psfmaps[band.label], params.psfecf,
@@ -154,25 +152,56 @@ def write_products(result: Result, products: Transaction) -> FileList:
             put("PSF map", names.psfmap(band.label, threshold_on), hdu)
     if keep_all:
         for (chip, b), m in result.expmaps.items():
-            band = next(x for x in inputs.bands if x.label == b)
-            put(
-                "exposure map",
-                names.chip_expmap(chip, b),
-                expmap_hdu(obs, grid, band, m, units, cal, chip),
-            )
+            put("exposure map", names.chip_expmap(chip, b),
+                expmap_hdu(headers.chip_expmap[chip, b], m))  # fmt: skip
     for band in inputs.bands:
         b = band.label
         if keep_all or not threshold_on:
-            put(
-                "exposure map",
-                names.expmap(b),
-                expmap_hdu(obs, grid, band, result.combined[b], units, cal),
-            )
+            put("exposure map", names.expmap(b), expmap_hdu(headers.expmap[b], result.combined[b]))
     for band in inputs.bands:
+        b = band.label
         bunit = flux_bunit("", EXPMAP_BUNIT[units])
-        put("exposure-corrected image", names.flux(band.label),
-            flux_hdu(obs, grid, band, result.flux[band.label], bunit, cal, extra))  # fmt: skip
+        hdu = flux_hdu(headers.counts[b], headers.expmap[b], band, result.flux[b], bunit)
+        put("exposure-corrected image", names.flux(b), hdu)
     return ordered(files, params.cleanup)
+
+
+@dataclass
+class ImageHeaders:
+    """The headers of the image products, by band label (per-chip maps by (chip, label)).
+
+    Thresholding keeps a header as it is (dmimgthresh copies it); combining images
+    merges their headers (:mod:`.header_merge`): the per-chip exposure maps into the
+    band's map, the counts and exposure map into the flux image, and for HRC-I the
+    unsubtracted counts and the particle background into the subtracted counts.
+    """
+
+    counts: dict[str, Cards]
+    chip_expmap: dict[tuple[int, str], Cards]
+    expmap: dict[str, Cards]
+
+
+def _image_headers(result: Result) -> ImageHeaders:
+    prepared = result.prepared
+    inputs = prepared.inputs
+    obs, grid, units = inputs.obs, prepared.grid, inputs.params.units
+    cal, bgnd = prepared.calibration.source, prepared.background
+    counts, chip_expmap, expmap = {}, {}, {}
+    for band in inputs.bands:
+        b = band.label
+        if bgnd is None:
+            counts[b] = counts_header(obs, grid, band, cal)
+        else:
+            events = bgnd.reprojected
+            counts[b] = subtracted_counts_header(
+                counts_header(obs, grid, band, cal),
+                background_image_header(events.header, obs, grid, band, cal),
+                bgnd.keywords,
+            )
+        for chip in inputs.chips:
+            chip_expmap[chip, b] = expmap_header(obs, grid, band, units, cal, chip)
+        expmap[b] = combined_expmap_header([chip_expmap[c, b] for c in inputs.chips], obs)
+    return ImageHeaders(counts, chip_expmap, expmap)
 
 
 def _background_files(bgnd: Subtraction, inputs, grid, cal, put) -> None:
@@ -187,5 +216,6 @@ def _background_files(bgnd: Subtraction, inputs, grid, cal, put) -> None:
         put("unsubtracted background counts image", names.unsubtracted(b),
             counts_hdu(obs, grid, band, bgnd.unsubtracted[b], cal))  # fmt: skip
     for band in inputs.bands:
-        hdu = background_image_hdu(events.header, obs, grid, band, events.images[band.label], cal)
+        header = background_image_header(events.header, obs, grid, band, cal)
+        hdu = ImageFile(header, events.images[band.label].astype("int32", copy=False))
         put("particle background counts image", names.particle_background(band.label), hdu)

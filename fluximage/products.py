@@ -24,6 +24,7 @@ from astropy.io import fits
 from ._version import __version__
 from .fitswrite import Cards, ImageFile, TableFile, stamp_astropy_hdus, table_hdu
 from .geometry.grid import Grid
+from .header_merge import merge_headers
 from .inputs.bands import Band
 from .inputs.observation import Observation
 from .messages import FluximageError, raise_kept_interrupt
@@ -33,6 +34,11 @@ TABLE_ONLY = re.compile(
     r"^(T[A-Z]+\d+|TFIELDS|THEAP|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTNAME|EXTVER|"
     r"HDUNAME|HDUCLAS[12]|DS[A-Z]+\d+|MTYPE\d+|MFORM\d+|CHECKSUM|DATASUM|EXTEND|SIMPLE)$"
 )
+
+
+#: CONTENT of each image product (the event file's CONTENT='EVT2' is not carried over).
+CONTENT = {"EVENTS_IMAGE": "IMAGE", "EXPMAP": "EXPMAP", "INSTMAP": "INSTMAP",
+           "PFLUX_IMAGE": "FLUX", "PSFMAP": "PSFMAP"}  # fmt: skip
 
 
 def describes_observation(keyword: str) -> bool:
@@ -84,21 +90,48 @@ def stamp(header: fits.Header | Cards, calibration: str | None) -> None:
         header["CALIB"] = (calibration, "calibration used (CALDB or built-in)")
 
 
-def sky_image(
-    obs: Observation, grid: Grid, data: np.ndarray, hduname: str, calibration: str | None
-) -> ImageFile:
-    """An image on the output grid: observation keywords, WCS, block name, stamp."""
+def sky_image_header(
+    obs: Observation, grid: Grid, hduname: str, calibration: str | None
+) -> Cards:
+    """An image on the output grid: observation keywords, WCS, block name, CONTENT, stamp."""
     h = observation_cards(obs.header)
     h.extend(wcs_keywords(obs, grid), update=True)
     h["HDUNAME"] = (hduname, "Block name")
+    h["CONTENT"] = (CONTENT[hduname], "What data is stored")
     stamp(h, calibration)
-    return ImageFile(h, data)
+    return h
+
+
+def sky_image(
+    obs: Observation, grid: Grid, data: np.ndarray, hduname: str, calibration: str | None
+) -> ImageFile:
+    """An image on the output grid with :func:`sky_image_header`'s keywords."""
+    return ImageFile(sky_image_header(obs, grid, hduname, calibration), data)
 
 
 def add_keywords(header: Cards, extra: fits.Header | None) -> None:
     """Set every card of ``extra`` (e.g. the HRC-I background keywords) on ``header``."""
     for card in (extra or fits.Header()).cards:
         header[card.keyword] = (card.value, card.comment)
+
+
+def counts_header(
+    obs: Observation,
+    grid: Grid,
+    band: Band,
+    calibration: str | None = None,
+    extra: fits.Header | None = None,
+) -> Cards:
+    """The header of one band's counts image, as CIAO's dmcopy binning makes it.
+
+    ``extra``: keywords added last (BEVTFILE, BKGSCALE, ...).
+    """
+    h = sky_image_header(obs, grid, "EVENTS_IMAGE", calibration)
+    h.add_comment(f"Adding keywords for band={band.label}")
+    for key, (value, comment) in band.header_keywords().items():
+        h[key] = (value, comment)
+    add_keywords(h, extra)
+    return h
 
 
 def counts_hdu(
@@ -108,28 +141,24 @@ def counts_hdu(
     counts: np.ndarray,
     calibration: str | None = None,
     extra: fits.Header | None = None,
+    header: Cards | None = None,
 ) -> ImageFile:
-    """The counts image of one band, as CIAO's dmcopy binning makes it.
+    """The counts image of one band (``header``: made by :func:`counts_header` if None).
 
     Integer counts are written as int32; a background-subtracted image (float) as
-    float32.  ``extra``: keywords added last (BEVTFILE, BKGSCALE, ...).
+    float32.
     """
     kind = np.int32 if np.issubdtype(counts.dtype, np.integer) else np.float32
-    data = counts.astype(kind, copy=False)
-    hdu = sky_image(obs, grid, data, "EVENTS_IMAGE", calibration)
-    h = hdu.header
-    h.add_comment(f"Adding keywords for band={band.label}")
-    for key, (value, comment) in band.header_keywords().items():
-        h[key] = (value, comment)
-    add_keywords(h, extra)
-    return hdu
+    if header is None:
+        header = counts_header(obs, grid, band, calibration, extra)
+    return ImageFile(header, counts.astype(kind, copy=False))
 
 
-def background_image_hdu(
-    header: fits.Header, obs: Observation, grid: Grid, band: Band, counts: np.ndarray,
+def background_image_header(
+    header: fits.Header, obs: Observation, grid: Grid, band: Band,
     calibration: str | None = None,
-) -> ImageFile:  # fmt: skip
-    """The HRC-I particle background of one band binned on the grid (int32 counts).
+) -> Cards:  # fmt: skip
+    """The header of the HRC-I particle background of one band binned on the grid.
 
     Its keywords are those of the tailored background events (``header``), as dmcopy
     binning of PHRC-I_bkg.fits gives them.
@@ -137,10 +166,29 @@ def background_image_hdu(
     h = observation_cards(header)
     h.extend(wcs_keywords(obs, grid), update=True)
     h["HDUNAME"] = ("EVENTS_IMAGE", "Block name")
+    h["CONTENT"] = (CONTENT["EVENTS_IMAGE"], "What data is stored")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
     stamp(h, calibration)
-    return ImageFile(h, counts.astype(np.int32, copy=False))
+    return h
+
+
+#: Keywords of the observation restored on the background-subtracted image after the
+#: merge (CIAO restores the first three; the time range is the observation's too).
+OBSERVATION_TIME = ("ONTIME", "LIVETIME", "EXPOSURE", "TSTART", "TSTOP", "DATE-OBS", "DATE-END")
+
+
+def subtracted_counts_header(
+    unsubtracted: Cards, background: Cards, extra: fits.Header | None
+) -> Cards:
+    """PB.img after the HRC-I background is subtracted: dmimgcalc's merge of the two
+    images' headers, the observation's exposure and time range, then ``extra``."""
+    h = merge_headers([unsubtracted, background])
+    for key in OBSERVATION_TIME:
+        if key in unsubtracted:
+            h[key] = (unsubtracted[key], unsubtracted.comment(key))
+    add_keywords(h, extra)
+    return h
 
 
 def _tform(values: np.ndarray) -> str:
@@ -431,6 +479,7 @@ def instmap_hdu(
     hdu = ImageFile(observation_cards(obs.header), data.astype(np.float32, copy=False))
     h = hdu.header
     h["HDUNAME"] = ("INSTMAP", "Block name")
+    h["CONTENT"] = (CONTENT["INSTMAP"], "What data is stored")
     h["BUNIT"] = ("" if units == "time" else "cm**2", "counts/photon")
     h[obs.chip_column.upper()] = (chip, "Chip of this map")
     h["DETSUBSY"] = (detsubsys, "Detector subsystem (mkinstmap detsubsys)")
@@ -458,51 +507,63 @@ def _band_keywords(h: Cards, band: Band) -> None:
         path = band.weights_file
         h["SPECTRUM"] = path if len(path) > 40 else (path, "spectral weights file")
         h["WGTFILE"] = path if len(path) > 40 else (path, "spectral weights file")
-        h["ENERG_LO"] = (band.lo_kev, "[keV] weights file range")
-        h["ENERG_HI"] = (band.hi_kev, "[keV] weights file range")
+        if band.weights_range_kev is not None:
+            h["ENERG_LO"] = (band.weights_range_kev[0], "[keV] weights file range")
+            h["ENERG_HI"] = (band.weights_range_kev[1], "[keV] weights file range")
     else:
         h["SPECTRUM"] = ("NONE", "spectral weights file")
 
 
-def expmap_hdu(
+def expmap_header(
     obs: Observation,
     grid: Grid,
     band: Band,
-    data: np.ndarray,
     units: str,
     calibration: str | None,
     chip: int | None = None,
-) -> ImageFile:
-    """An exposure map on the output grid (cm² s, cm² or s by ``units``)."""
-    hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "EXPMAP", calibration)
-    h = hdu.header
+) -> Cards:
+    """The header of an exposure map on the output grid (one chip's, or ``chip`` None)."""
+    h = sky_image_header(obs, grid, "EXPMAP", calibration)
     h["BUNIT"] = (EXPMAP_BUNIT[units], "exposure map units")
     if chip is not None:
         h[obs.chip_column.upper()] = (chip, "Chip of this map")
-    h["ENERGY"] = (band.instmap_energy, "[keV] instrument-map energy")
+    if band.weights_file is None:
+        h["ENERGY"] = (band.instmap_energy, "[keV] instrument-map energy")
     _band_keywords(h, band)
     h["GRATING"] = (obs.grating, "Grating")
-    return hdu
+    return h
+
+
+def combined_expmap_header(chip_headers: list[Cards], obs: Observation) -> Cards:
+    """The per-band exposure map: one chip's map as it is (dmcopy), several chips'
+    headers merged (dmimgcalc), with DETNAM and BUNIT restored as fluximage does."""
+    if len(chip_headers) == 1:
+        return chip_headers[0]
+    h = merge_headers(chip_headers)
+    if "DETNAM" in obs.header:
+        h["DETNAM"] = (str(obs.header["DETNAM"]), obs.header.comments["DETNAM"])
+    h["BUNIT"] = (chip_headers[0]["BUNIT"], "exposure map units")
+    return h
+
+
+def expmap_hdu(header: Cards, data: np.ndarray) -> ImageFile:
+    """An exposure map (float64) under ``header`` (:func:`expmap_header`)."""
+    return ImageFile(header, np.asarray(data, dtype=np.float64))
 
 
 def flux_hdu(
-    obs: Observation,
-    grid: Grid,
-    band: Band,
-    data: np.ndarray,
-    bunit: str,
-    calibration: str | None,
-    extra: fits.Header | None = None,
+    counts: Cards, expmap: Cards, band: Band, data: np.ndarray, bunit: str
 ) -> ImageFile:
-    """The exposure-corrected image (block PFLUX_IMAGE); ``extra`` as for counts images."""
-    hdu = sky_image(obs, grid, np.asarray(data, dtype=np.float64), "PFLUX_IMAGE", calibration)
-    h = hdu.header
-    add_keywords(h, extra)
+    """The exposure-corrected image (block PFLUX_IMAGE): dmimgcalc's merge of the counts
+    image's and the exposure map's headers, BUNIT counts/exposure and the band's keys."""
+    h = merge_headers([counts, expmap])
+    h["HDUNAME"] = ("PFLUX_IMAGE", "Block name")
+    h["CONTENT"] = (CONTENT["PFLUX_IMAGE"], "What data is stored")
     h["BUNIT"] = (bunit, "counts / exposure")
     for key, (value, comment) in band.header_keywords().items():
         h[key] = (value, comment)
     _band_keywords(h, band)
-    return hdu
+    return ImageFile(h, np.asarray(data, dtype=np.float64))
 
 
 def psfmap_hdu(

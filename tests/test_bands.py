@@ -355,6 +355,7 @@ def test_weights_with_header(tmp_path):
         weights_file=wfile,
         lo_kev=0.5,
         hi_kev=0.8,
+        weights_range_kev=(0.5, 0.8),
         pi_lo=None,
         pi_hi=None,
         filter="[energy=500.0:800.0]",
@@ -472,6 +473,7 @@ def test_weights_hrc(tmp_path, monkeypatch):
             hi_kev=None,
             pi_lo=None,
             pi_hi=None,
+            weights_range_kev=(0.5, 0.8),  # of the rows: HRC filters no energy
             filter="[pi=:]",
             message="band1 uses weights file w.txt",
         )

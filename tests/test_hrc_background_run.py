@@ -118,7 +118,8 @@ def test_caldb_background_time_method(simulated, tmp_path, monkeypatch, capsys):
     """Found through the CALDB; status filter from STATFILT; every intermediate kept."""
     evt = _copy(simulated, tmp_path, monkeypatch, STATFILT=PATTERN)
     path = background_caldb(tmp_path / "caldb", date="2012-01-01", install=False)
-    write_background(path, 3000, flagged=300, exposure=40000.0)
+    write_background(path, 3000, flagged=300, exposure=40000.0,
+                     header={"TSTART": 1.0e8, "TSTOP": 9.0e8})  # a year of background  # fmt: skip
     monkeypatch.setenv("CALDB", str(tmp_path / "caldb"))
     lines = _run(capsys, evt, "cleanup=no")
     dtf = f"Dtf file obs/{simulated.dtf.name} found."
@@ -145,6 +146,12 @@ def test_caldb_background_time_method(simulated, tmp_path, monkeypatch, capsys):
         assert (h["BKGFACT1"], h["BKGFACT2"]) == (exposure, 40000.0)
         assert h["BKGSCALE"] == pytest.approx(exposure / 40000.0, rel=1e-12)
         assert h["EXPOSURE"] == exposure and "BKGPARAM" not in h
+        # dmimgcalc's merge with the background image: ancillary files dropped, the
+        # observation's time range kept
+        assert "ASOLFILE" not in h and "OBI_NUM" not in h, name
+        event = fits.getheader(evt, "EVENTS")
+        assert (h["TSTART"], h["TSTOP"]) == (event["TSTART"], event["TSTOP"]), name
+    assert "ASOLFILE" in fits.getheader("out/wide_unsubtracted.img")
     # the reprojected events: 2700 pass the status filter, with the observation's keywords
     with fits.open("out/HRC-I_bkg.fits") as hdul:
         h, d = hdul["EVENTS"].header, hdul["EVENTS"].data

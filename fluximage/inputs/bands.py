@@ -106,6 +106,8 @@ class Band:
     hi_kev: float | None = None
     pi_lo: int | None = None  # HRC PI limits (None: open)
     pi_hi: int | None = None
+    #: (ENERG_LO, ENERG_HI) keV of a weights file; for ACIS also the band's energy filter
+    weights_range_kev: tuple[float, float] | None = None
 
     @property
     def instmap_energy(self) -> float:
@@ -288,12 +290,16 @@ def weights_energy_range(path: str, warn: Warn) -> tuple[float, float]:
                 f"Unable to find the energy range of spectral weights file {path}: "
                 "it has no ENERG_LO/ENERG_HI values and fewer than two rows"
             )
-        lo = float((3 * x[0] - x[1]) / 2)
-        hi = float((3 * x[-1] - x[-2]) / 2)
+        lo, hi = _outer_edges_kev(x)
 
     _check_energy(lo)
     _check_energy(hi)
     return lo, hi
+
+
+def _outer_edges_kev(mid_kev: np.ndarray) -> tuple[float, float]:
+    """The outer bin edges of two or more bin mid-points (keV), as mkinstmap takes them."""
+    return float((3 * mid_kev[0] - mid_kev[1]) / 2), float((3 * mid_kev[-1] - mid_kev[-2]) / 2)
 
 
 # ---------------------------------------------------------------------------
@@ -309,6 +315,7 @@ def _acis_band(spec: str) -> Band:
             energy_kev=eff,
             lo_kev=lo,
             hi_kev=hi,
+            weights_range_kev=(lo, hi),
             filter=_energy_filter(lo, hi),
             message=f"Using CSC {text} science energy band.",
         )
@@ -378,7 +385,7 @@ def _hrc_band(spec: str) -> Band:
 
 
 def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
-    read_weights(path)  # report a broken file now rather than at mkinstmap time
+    mid_kev = read_weights(path).energy_kev  # a broken file is reported now, not by mkinstmap
     if acis:
         lo, hi = weights_energy_range(path, warn)
         return Band(
@@ -386,12 +393,16 @@ def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
             weights_file=path,
             lo_kev=lo,
             hi_kev=hi,
+            weights_range_kev=(lo, hi),
             filter=_energy_filter(lo, hi),
             message=f"{label} uses weights file {path} ({lo} to {hi} keV)",
         )
+    # HRC filters no energy, so CIAO checks no range; the file's own range is recorded
+    span = _outer_edges_kev(mid_kev) if mid_kev.size >= 2 else None
     return Band(
         label=label,
         weights_file=path,
+        weights_range_kev=span,
         filter=_pi_filter(None, None),
         message=f"{label} uses weights file {path}",
     )

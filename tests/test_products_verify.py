@@ -1,5 +1,6 @@
-"""Every product is a valid FITS file to astropy, cfitsio's fitsverify (when installed; CI
-installs it) and the checksum convention, with DATE the time of writing (issue 21)."""
+"""Every product is a valid FITS file to astropy, to cfitsio (pip ``fitsio``, a test extra)
+and its fitsverify (when installed; CI installs it), with valid checksums and DATE the time
+of writing (issue 21)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,33 @@ def test_fitsverify_finds_no_warning_or_error(products):
     for path in paths:
         run = subprocess.run(["fitsverify", "-q", str(path)], capture_output=True, text=True)
         assert run.stdout.startswith("verification OK"), run.stdout + run.stderr
+
+
+def test_cfitsio_reads_every_product_as_astropy_does(products):
+    """cfitsio (pip ``fitsio``, in the test extras) opens each HDU, verifies its checksums
+    and reads the same keywords and values as astropy."""
+    fitsio = pytest.importorskip("fitsio")
+    import numpy as np
+
+    paths, _ = products
+    for path in paths:
+        with fitsio.FITS(str(path)) as cf, fits.open(path) as hdul:
+            assert len(cf) == len(hdul), path
+            for n, hdu in enumerate(hdul):
+                assert cf[n].verify_checksum() is None, (path, n)  # raises when wrong
+                header = cf[n].read_header()
+                keys = {k for k in hdu.header if k not in ("COMMENT", "HISTORY", "")}
+                assert keys <= set(header.keys()), (path, n, keys - set(header.keys()))
+                for key in keys & {"DATE", "CREATOR", "CHECKSUM", "DATASUM", "HDUNAME", "BUNIT"}:
+                    assert header[key] == hdu.header[key], (path, n, key)
+                if hdu.data is None:
+                    continue
+                data = cf[n].read()
+                if hdu.is_image:
+                    np.testing.assert_array_equal(data, hdu.data, err_msg=str(path))
+                else:
+                    for name in hdu.columns.names:
+                        np.testing.assert_array_equal(
+                            np.asarray(data[name]).ravel(), np.asarray(hdu.data[name]).ravel(),
+                            err_msg=f"{path} {name}",
+                        )

@@ -377,7 +377,7 @@ def test_region_file_errors_pass_through(tmp_path):
         '# Region file format: DS9 version 4.1\nfk5\ncircle(10:00:00,+20:00:00,3")\n'
     )
     msg = _error("evt2.fits[sky=region(fk5.reg)]", tmp_path)
-    assert "only physical coordinates are supported" in msg and "fk5" in msg
+    assert "celestial coordinates, which need the event file's sky" in msg and "fk5" in msg
 
 
 def test_mask_time_errors(ev):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .region_parser import parse_region
+from .region_parser import CelestialFrame, parse_region
 from .regions import FilterError, Region
 
 __all__ = ["EventFilter", "FilterError", "parse_filespec", "parse_filter", "split_filespec"]
@@ -310,7 +310,9 @@ def _split_top(body: str) -> list[str]:
     return parts
 
 
-def _parse_group(group: str, base_dir: Path, context: str | None) -> list[_Condition]:
+def _parse_group(
+    group: str, base_dir: Path, context: str | None, celestial: CelestialFrame | None = None
+) -> list[_Condition]:
     body = group[1:-1]
     where = f" in filter '{group}'{_where(context)}"
     if not body.strip():
@@ -338,7 +340,7 @@ def _parse_group(group: str, base_dir: Path, context: str | None) -> list[_Condi
             if op != "=" or len(values) != 1:
                 raise FilterError(f"Cannot parse '{text}'{where}: expected {col}=<region>")
             try:
-                region = parse_region(values[0].strip(), base_dir)
+                region = parse_region(values[0].strip(), base_dir, celestial=celestial)
             except FilterError as exc:
                 raise FilterError(f"{exc}{where}") from None
             conditions.append(_RegionCondition(pair[0], pair[1], region, text))
@@ -354,12 +356,14 @@ def _parse_group(group: str, base_dir: Path, context: str | None) -> list[_Condi
     return conditions
 
 
-def _parse_text(text: str, base_dir: Path, context: str | None) -> tuple[_Condition, ...]:
+def _parse_text(
+    text: str, base_dir: Path, context: str | None, celestial: CelestialFrame | None = None
+) -> tuple[_Condition, ...]:
     stripped = text.strip()
     if not stripped:
         return ()
     groups = _bracket_groups(stripped, 0, context or stripped)
-    return tuple(c for g in groups for c in _parse_group(g, base_dir, context))
+    return tuple(c for g in groups for c in _parse_group(g, base_dir, context, celestial))
 
 
 # --------------------------------------------------------------------- the filter
@@ -465,10 +469,15 @@ class EventFilter:
 
 
 def parse_filter(
-    text: str, base_dir: str | Path = ".", *, context: str | None = None
+    text: str,
+    base_dir: str | Path = ".",
+    *,
+    context: str | None = None,
+    celestial: CelestialFrame | None = None,
 ) -> EventFilter:
-    """Parse ``''`` or ``'[..][..]'``; ``context`` (e.g. the whole file spec) goes in errors."""
-    conditions = _parse_text(text, Path(base_dir), context)
+    """Parse ``''`` or ``'[..][..]'``; ``context`` (e.g. the whole file spec) goes in errors;
+    ``celestial``: the event file's sky WCS, for regions in celestial coordinates."""
+    conditions = _parse_text(text, Path(base_dir), context, celestial)
     return EventFilter(text, str(base_dir), conditions)
 
 

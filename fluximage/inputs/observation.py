@@ -9,8 +9,9 @@ import numpy as np
 from astropy.io import fits
 
 from ..fitsio import Block, list_blocks, read_columns, select_block
-from ..geometry.pixlib import SkyFrame
+from ..geometry.pixlib import SkyFrame, radec_to_sky
 from ..messages import FluximageError, Reporter
+from .region_parser import CelestialFrame
 
 #: ObsIDs with several OBIs, for which OBI_NUM is mandatory (as CIAO's list).
 MULTI_OBI_OBSIDS = frozenset({
@@ -41,6 +42,14 @@ class SkyWcs:
     def frame(self) -> SkyFrame:
         """The sky frame for the pixlib transforms."""
         return SkyFrame(self.crval[0], self.crval[1], self.crpix, self.cdelt)
+
+    def celestial(self) -> CelestialFrame:
+        """(RA, Dec) to these sky pixels, for regions in celestial coordinates."""
+        frame = self.frame
+        return CelestialFrame(
+            to_sky=lambda ra, dec: radec_to_sky(frame, ra, dec),
+            arcsec_per_pixel=abs(self.cdelt[1]) * 3600.0,
+        )
 
 
 @dataclass(frozen=True)

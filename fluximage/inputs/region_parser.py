@@ -6,13 +6,29 @@ any other coordinate system is refused.  Lines are applied in order, as CIAO doe
 included line is OR-ed onto everything so far, a ``-``/``!`` line is removed from
 everything so far (so includes followed by excludes give (union of includes) minus (union
 of excludes)).  A file may not start with an exclusion (CIAO rejects it too; put
-``field()`` first).  FITS region files are not supported.
+``field()`` first).
+
+Celestial coordinates need the event file's sky WCS (a :class:`CelestialFrame`): a
+sexagesimal position (``12:30:49.4,+12:23:28``, RA in hours) or one in degrees with a
+``d`` suffix, and sizes in arcsec (``"``), arcmin (``'``) or degrees (``d``), anywhere;
+in a ds9 file after an ``fk5``/``icrs``/``j2000`` (or ``fk4``/``b1950``/``galactic``)
+line, plain numbers are degrees, as ds9 writes them.  Rotation angles of celestial
+shapes are measured from West through North, as ds9 does, and turned into the sky
+frame's angle at the shape's centre.
+
+FITS region files (CIAO's REGION tables, FOV files: columns SHAPE, X, Y, R, ROTANG and
+COMPONENT) are read with :func:`read_fits_region`.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .regions import (
     INF,
@@ -65,31 +81,126 @@ _NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*")
 _OPERATORS = "!&*|+-()"
 
 
-def _numbers(name: str, args: str, call: str) -> list[float]:
+@dataclass(frozen=True)
+class CelestialFrame:
+    """What celestial regions need of the event file: (RA, Dec) degrees (ICRS) to sky
+    pixels, and the sky pixel size."""
+
+    to_sky: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    arcsec_per_pixel: float
+
+
+class NeedsSkyFrame(FilterError):
+    """A region in celestial coordinates met before the sky WCS is known."""
+
+
+#: coordinate systems of region files: physical, or celestial (astropy frame name)
+CELESTIAL_SYSTEMS = {"fk5": "icrs", "j2000": "icrs", "icrs": "icrs", "fk4": "fk4",
+                     "b1950": "fk4", "galactic": "galactic"}  # fmt: skip
+_SEXAGESIMAL = re.compile(r"([+-]?)(\d+):(\d+):(\d+(?:\.\d*)?)")
+_ANGULAR = {'"': 1.0, "'": 60.0, "d": 3600.0}  # arcsec per unit
+
+
+def _roles(full: str, n: int) -> str:
+    """Per argument: p (x of a position, its y follows), s (size), a (angle)."""
+    return {"circle": "p_s", "annulus": "p_ss", "box": "p_ss" + "a" * (n - 4),
+            "rotbox": "p_ssa", "ellipse": "p_ss" + "a" * (n - 4), "pie": "p_ssaa",
+            "sector": "p_aa", "point": "p_", "rectangle": "p_p_", "field": "",
+            "polygon": "p_" * (n // 2)}[full]  # fmt: skip
+
+
+def _plain(p: str) -> float | None:
+    return float(p) if _NUMBER.fullmatch(p) else None
+
+
+def _degrees(p: str, hours: bool) -> float | None:
+    """Degrees of a sexagesimal (RA in hours) or ``d``-suffixed coordinate, else None."""
+    if m := _SEXAGESIMAL.fullmatch(p):
+        sign = -1.0 if m.group(1) == "-" else 1.0
+        value = float(m.group(2)) + float(m.group(3)) / 60 + float(m.group(4)) / 3600
+        return sign * value * (15.0 if hours else 1.0)
+    if p[-1:] == "d" and _NUMBER.fullmatch(p[:-1]):
+        return float(p[:-1])
+    return None
+
+
+def _to_icrs(system: str, lon: float, lat: float) -> tuple[float, float]:
+    frame = CELESTIAL_SYSTEMS[system]
+    if frame == "icrs":
+        return lon, lat
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    icrs = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
+    return float(icrs.ra.deg), float(icrs.dec.deg)
+
+
+def _values(full: str, args: str, call: str, system: str,
+            celestial: CelestialFrame | None) -> list[float]:  # fmt: skip
+    """The shape's arguments in physical units (sky pixels, degrees of angle)."""
     parts = [p for p in re.split(r"[,\s]+", args.strip()) if p]
-    values = []
-    for p in parts:
-        if _NUMBER.fullmatch(p):
-            values.append(float(p))
-        elif ":" in p or p[-1:] in ("d", "'", '"'):
-            raise FilterError(
-                f"Region '{call}' uses celestial coordinates or angular sizes ('{p}'); "
-                "only physical coordinates are supported"
-            )
-        else:
-            raise FilterError(f"Bad argument '{p}' in region shape '{call}'")
+    roles = _roles(full, len(parts)) if full != "polygon" or len(parts) % 2 == 0 else ""
+    in_sky = system in CELESTIAL_SYSTEMS
+    values: list[float] = []
+    north = 0.0  # the sky frame's angle of celestial West at the first position
+
+    def frame() -> CelestialFrame:
+        if celestial is None:
+            raise NeedsSkyFrame(f"Region '{call}' is in celestial coordinates, which need "
+                                "the event file's sky coordinates")  # fmt: skip
+        return celestial
+
+    for i, p in enumerate(parts):
+        role = roles[i] if i < len(roles) else "?"
+        value = _plain(p)
+        if role == "p":
+            pair = parts[i + 1] if i + 1 < len(parts) else ""
+            lon, lat = _degrees(p, hours=True), _degrees(pair, hours=False)
+            celestial_pair = in_sky or lon is not None or lat is not None
+            if not celestial_pair:
+                values += [_checked(value, p, call), _checked(_plain(pair), pair, call)]
+                continue
+            lon = lon if lon is not None else _checked(value, p, call)
+            lat = lat if lat is not None else _checked(_plain(pair), pair, call)
+            if not in_sky and (_degrees(p, True) is None or _degrees(pair, False) is None):
+                raise FilterError(f"Region '{call}' mixes celestial and physical coordinates")
+            ra, dec = _to_icrs(system if in_sky else "fk5", lon, lat)
+            to_sky = frame().to_sky
+            x, y = to_sky(np.array([ra, ra]), np.array([dec, min(dec + 1e-4, 90.0)]))
+            if not values:
+                north = math.degrees(math.atan2(float(y[1] - y[0]), float(x[1] - x[0]))) - 90.0
+            values += [float(x[0]), float(y[0])]
+        elif role == "_":
+            continue  # the y of a position, taken with its x
+        elif role == "s":
+            unit = _ANGULAR.get(p[-1:]) if _NUMBER.fullmatch(p[:-1]) else None
+            if unit is not None:
+                values.append(float(p[:-1]) * unit / frame().arcsec_per_pixel)
+            elif in_sky:
+                values.append(_checked(value, p, call) * 3600.0 / frame().arcsec_per_pixel)
+            else:
+                values.append(_checked(value, p, call))
+        else:  # an angle, or an argument too many (counted by the caller)
+            values.append(_checked(value, p, call) + (north if role == "a" else 0.0))
     return values
 
 
-def _make_shape(name: str, args: str, base_dir: Path, depth: int) -> Region:
+def _checked(value: float | None, p: str, call: str) -> float:
+    if value is None:
+        raise FilterError(f"Bad argument '{p}' in region shape '{call}'")
+    return value
+
+
+def _make_shape(name: str, args: str, base_dir: Path, depth: int, system: str,
+                celestial: CelestialFrame | None) -> Region:  # fmt: skip
     call = f"{name}({args})"
     low = name.lower()
     full = next((n for n, k, _ in _SHAPES if len(low) >= k and n.startswith(low)), None)
     if full is None:
         raise FilterError(f"Unknown region shape '{name}' in '{call}'")
     if full == "region":
-        return _region_file(args.strip(), base_dir, depth)
-    v = _numbers(name, args, call)
+        return _region_file(args.strip(), base_dir, depth, celestial)
+    v = _values(full, args, call, system, celestial)
     counts = next(c for n, _, c in _SHAPES if n == full)
     if len(v) not in counts if counts else len(v) < 6 or len(v) % 2:
         need = " or ".join(map(str, counts)) if counts else "at least 3 x,y pairs"
@@ -157,8 +268,10 @@ _LEVELS = (
 class _Parser:
     """Recursive descent over the tokens: or > minus > and > not > primary."""
 
-    def __init__(self, text: str, base_dir: Path, depth: int):
+    def __init__(self, text: str, base_dir: Path, depth: int, system: str,
+                 celestial: CelestialFrame | None):  # fmt: skip
         self.text, self.base_dir, self.depth = text, base_dir, depth
+        self.system, self.celestial = system, celestial
         self.tokens = _tokenize(text)
         self.pos = 0
 
@@ -209,32 +322,54 @@ class _Parser:
         if kind == "shape":
             name, args = self.tokens[self.pos][1]  # type: ignore[misc]
             self.pos += 1
-            return _make_shape(name, args, self.base_dir, self.depth)
+            return _make_shape(name, args, self.base_dir, self.depth, self.system,
+                               self.celestial)  # fmt: skip
         raise self.unexpected()
 
 
-def parse_region(text: str, base_dir: str | Path = ".", *, _depth: int = 0) -> Region:
-    """A region from an expression such as ``circle(1,2,3)-box(1,2,2,2)`` or ``region(a.reg)``."""
-    return _Parser(text, Path(base_dir), _depth).parse()
+def parse_region(
+    text: str,
+    base_dir: str | Path = ".",
+    *,
+    celestial: CelestialFrame | None = None,
+    system: str = "physical",
+    _depth: int = 0,
+) -> Region:
+    """A region from an expression such as ``circle(1,2,3)-box(1,2,2,2)`` or ``region(a.reg)``.
+
+    ``celestial``: the sky WCS, for shapes in celestial coordinates (without it they raise
+    :class:`NeedsSkyFrame`); ``system``: the coordinate system of a region file's line.
+    """
+    return _Parser(text, Path(base_dir), _depth, system, celestial).parse()
 
 
-def _region_file(name: str, base_dir: Path, depth: int) -> Region:
-    if "[" in name:
-        raise FilterError(f"Filters on region files are not supported: 'region({name})'")
+def _region_file(name: str, base_dir: Path, depth: int, celestial: CelestialFrame | None):
+    name, block = name, None
+    if name.endswith("]") and "[" in name:
+        name, block = name[: name.index("[")], name[name.index("[") + 1 : -1]
+        if not block or "[" in block or "=" in block:
+            raise FilterError(f"Filters on region files are not supported: 'region({name})'")
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    return read_region_file(path, _depth=depth + 1)
+    return read_region_file(path, block=block, celestial=celestial, _depth=depth + 1)
 
 
 _COORD_SYSTEMS = re.compile(
     r"(image|fk4|b1950|fk5|j2000|icrs|galactic|ecliptic|linear|amplifier|detector|wcs[a-z]?)"
 )
+_SYSTEM_PREFIX = re.compile(r"(fk4|b1950|fk5|j2000|icrs|galactic|physical)\s*;?\s*(.*)", re.I)
 _BARE_SHAPE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s+([^()]*)")
 
 
-def read_region_file(path: str | Path, *, _depth: int = 0) -> Region:
-    """The region described by a CIAO or ds9 (physical coordinates) region file."""
+def read_region_file(
+    path: str | Path,
+    *,
+    block: str | None = None,
+    celestial: CelestialFrame | None = None,
+    _depth: int = 0,
+) -> Region:
+    """The region described by a CIAO or ds9 region file, or a FITS region file."""
     path = Path(path)
     if _depth > MAX_DEPTH:
         raise FilterError(f"Region files nested too deeply at '{path}'")
@@ -242,19 +377,25 @@ def read_region_file(path: str | Path, *, _depth: int = 0) -> Region:
         raise FilterError(f"Region file '{path}' not found")
     data = path.read_bytes()
     if data.startswith(b"SIMPLE"):
-        raise FilterError(f"FITS region files are not supported: '{path}'")
+        return read_fits_region(path, block)
+    if block is not None:
+        raise FilterError(f"Filters on region files are not supported: 'region({path}[{block}])'")
     region: Region | None = None
+    system = "physical"
     for lineno, raw in enumerate(data.decode("latin-1").splitlines(), 1):
         for entry in raw.split("#", 1)[0].split(";"):
             entry = entry.strip()
             low = entry.lower()
-            if not entry or low == "physical" or re.match(r"global(\s|$)", low):
+            if not entry or re.match(r"global(\s|$)", low):
                 continue
             where = f"line {lineno} of region file '{path}'"
+            if low == "physical" or low in CELESTIAL_SYSTEMS:
+                system = low
+                continue
             if _COORD_SYSTEMS.fullmatch(low):
                 raise FilterError(
                     f"Region file '{path}' uses '{entry}' coordinates; "
-                    "only physical coordinates are supported"
+                    "only physical, fk5, icrs, fk4 and galactic coordinates are supported"
                 )
             exclude = entry[0] in "-!"
             if entry[0] in "+-!":
@@ -263,20 +404,116 @@ def read_region_file(path: str | Path, *, _depth: int = 0) -> Region:
             if bare:  # ds9's "circle 100 100 10"
                 entry = f"{bare.group(1)}({bare.group(2)})"
             try:
-                shape = parse_region(entry, path.parent, _depth=_depth)
+                shape = parse_region(entry, path.parent, celestial=celestial, system=system,
+                                     _depth=_depth)  # fmt: skip
+            except NeedsSkyFrame as exc:
+                raise NeedsSkyFrame(f"{exc} ({where})") from None
             except FilterError as exc:
                 raise FilterError(f"{exc} ({where})") from None
-            if region is None:
-                if exclude:
-                    raise FilterError(
-                        f"Excluded shape before any included shape ({where}); "
-                        "put field() first to exclude from everything"
-                    )
-                region = shape
-            elif exclude:
-                region = Intersection(region, Complement(shape))
-            else:
-                region = Union(region, shape)
+            region = _add_line(region, shape, exclude, where)
     if region is None:
         raise FilterError(f"Region file '{path}' contains no shapes")
     return region
+
+
+def _add_line(region: Region | None, shape: Region, exclude: bool, where: str) -> Region:
+    """Apply one line of a region file to everything so far (CIAO's order)."""
+    if region is None:
+        if exclude:
+            raise FilterError(
+                f"Excluded shape before any included shape ({where}); "
+                "put field() first to exclude from everything"
+            )
+        return shape
+    return Intersection(region, Complement(shape)) if exclude else Union(region, shape)
+
+
+#: arguments of a FITS region row's shape: X/Y pairs ("p"), R values ("r"), ROTANG ("a")
+_FITS_SHAPES = {"circle": "pr", "annulus": "prr", "box": "prra", "rotbox": "prra",
+                "ellipse": "prra", "pie": "prraa", "sector": "paa", "point": "p",
+                "rectangle": "pp", "polygon": "P", "field": ""}  # fmt: skip
+
+
+def read_fits_region(path: str | Path, block: str | None = None) -> Region:
+    """A CIAO FITS region file (a REGION table, e.g. an FOV file) in physical coordinates.
+
+    Each row is one shape (SHAPE, with ``!`` for an exclusion; X, Y, R and ROTANG as
+    scalars or vectors).  Rows sharing a COMPONENT number are intersected and the
+    components joined; without a COMPONENT column the rows apply in order as the lines
+    of an ASCII region file do.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            table = _region_table(hdul, block, path)
+            rows = [dict(zip(table.columns.names, row, strict=True)) for row in table.data]
+            names = [n.upper() for n in table.columns.names]
+    except (OSError, ValueError) as exc:
+        raise FilterError(f"Cannot read FITS region file '{path}': {exc}") from None
+    if not rows:
+        raise FilterError(f"Region file '{path}' contains no shapes")
+    components: dict[int, Region] = {}
+    region: Region | None = None
+    for n, row in enumerate(rows, 1):
+        row = {k.upper(): v for k, v in row.items()}
+        text = str(row["SHAPE"]).strip()
+        exclude = text.startswith("!")
+        shape = _fits_shape(text.lstrip("!").strip().lower(), row, f"row {n} of '{path}'")
+        if "COMPONENT" not in names:
+            region = _add_line(region, shape, exclude, f"row {n} of region file '{path}'")
+            continue
+        key = int(row["COMPONENT"])
+        shape = Complement(shape) if exclude else shape
+        components[key] = Intersection(components[key], shape) if key in components else shape
+    if components:
+        parts = list(components.values())
+        region = parts[0]
+        for part in parts[1:]:
+            region = Union(region, part)
+    assert region is not None
+    return region
+
+
+def _region_table(hdul, block: str | None, path: Path):
+    tables = [h for h in hdul[1:] if getattr(h, "columns", None) is not None]
+    if block is not None:
+        named = [h for h in tables if h.name.upper() == block.upper()]
+        if not named:
+            raise FilterError(f"Region file '{path}' has no block {block}")
+        tables = named
+    for h in tables:
+        if {"SHAPE", "X", "Y"} <= {n.upper() for n in h.columns.names}:
+            return h
+    raise FilterError(f"Region file '{path}' has no region table (SHAPE, X and Y columns)")
+
+
+def _fits_shape(name: str, row: dict, where: str) -> Region:
+    full = next((n for n in _FITS_SHAPES if n == name or (len(name) >= 3 and
+                                                          n.startswith(name))), None)  # fmt: skip
+    if full is None:
+        raise FilterError(f"Unknown region shape '{row['SHAPE']}' in {where}")
+
+    def numbers(column: str) -> list[float]:
+        if column not in row:
+            return []
+        values = np.atleast_1d(np.asarray(row[column], dtype=float)).tolist()
+        while values and math.isnan(values[-1]):
+            values.pop()
+        return values
+
+    xs, ys, rs, angles = numbers("X"), numbers("Y"), numbers("R"), numbers("ROTANG")
+    args: list[float] = []
+    if full == "polygon":
+        xy = [v for pair in zip(xs, ys, strict=False) for v in pair]
+        text = ",".join(repr(v) for v in xy)
+    else:
+        pairs = _FITS_SHAPES[full].count("p")
+        args = [v for i in range(pairs) for v in (xs[i:i + 1] + ys[i:i + 1])]
+        args += rs[: _FITS_SHAPES[full].count("r")] + angles[: _FITS_SHAPES[full].count("a")]
+        text = ",".join(repr(v) for v in args)
+    try:
+        return _make_shape(full, text, Path("."), MAX_DEPTH, "physical", None)
+    except FilterError as exc:
+        raise FilterError(f"{exc} ({where})") from None

@@ -77,11 +77,13 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     check_infile(params)
     spec, listed = resolve_infile(params.infile, report)
     path, block, filters = split_filespec(spec)
-    event_filter = parse_filter(filters, base_dir=os.getcwd(), context=spec)
     prefix = output_prefix(params.outroot)
     check_bands(params)
-    obs = with_time_window(read_observation(path, block, filters, report, listed),
-                           event_filter.range_of("time"))  # fmt: skip
+    obs = read_observation(path, block, filters, report, listed)
+    # parsed with the file open, as CIAO's dmopen does: regions may be in RA/Dec
+    event_filter = parse_filter(filters, base_dir=os.getcwd(), context=spec,
+                                celestial=obs.sky.celestial())  # fmt: skip
+    obs = with_time_window(obs, event_filter.range_of("time"))
     bands = parse_bands(params.bands, obs.instrument, warn=report)
     for band in bands:
         report(band.message)

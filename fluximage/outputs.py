@@ -12,7 +12,6 @@ from .fitswrite import Cards, ImageFile, ascii_text, utc_now
 from .parameters import FluximageParameters
 from .products import (
     EXPMAP_BUNIT,
-    Transaction,
     asphist_hdu,
     background_events_hdu,
     background_image_header,
@@ -28,6 +27,7 @@ from .products import (
     subtracted_counts_header,
 )
 from .stages.divide import flux_bunit
+from .transaction import Transaction
 
 if TYPE_CHECKING:
     from .pipeline import Result

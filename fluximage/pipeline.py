@@ -36,7 +36,6 @@ from .preflight import (
     check_caldb_bad_pixels,
     check_grid_memory,
 )
-from .products import Transaction
 from .progress import Progress, ProgressReporter
 from .stages.asphist import (
     AspectHistogram,
@@ -71,6 +70,7 @@ from .stages.instmaps import (
 from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
 from .stages.threshold import threshold
 from .tasks import TaskGraph
+from .transaction import Transaction
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ from astropy.io import fits
 from fluximage.inputs import names
 from fluximage.inputs.resolve import remove_if_empty
 from fluximage.paramio import package_param_dir, read_parfile
-from fluximage.products import Transaction
+from fluximage.transaction import Transaction
 
 from factory import write_observation
 

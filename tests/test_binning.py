@@ -13,8 +13,9 @@ from fluximage.inputs.bands import parse_bands
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.events import EventSource
 from fluximage.inputs.observation import read_observation
-from fluximage.products import Transaction, counts_hdu
+from fluximage.products import counts_hdu
 from fluximage.stages.binning import counts_images
+from fluximage.transaction import Transaction
 
 from conftest import SHARED_DATA
 from factory import write_events

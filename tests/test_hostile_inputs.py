@@ -333,7 +333,7 @@ def test_the_final_renames_are_all_or_nothing(tmp_path, monkeypatch):
     """A rename that fails half-way: the products already moved are removed and the files
     they replaced come back, unchanged."""
     from fluximage.fitswrite import Cards, ImageFile
-    from fluximage.products import Transaction
+    from fluximage.transaction import Transaction
 
     (tmp_path / "w").mkdir()
     monkeypatch.chdir(tmp_path / "w")

@@ -106,7 +106,7 @@ def test_clobber_and_nothing_left_behind(obs, capsys, monkeypatch):
 
 
 def test_failure_while_writing_leaves_no_partial_product(obs, capsys, monkeypatch):
-    from fluximage import products
+    from fluximage import transaction as products
 
     calls = {"n": 0}
     real = products.Transaction.write

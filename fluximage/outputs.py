@@ -135,10 +135,11 @@ def write_products(result: Result, products: Transaction) -> FileList:
                 names.asphist(chip),
                 asphist_hdu(obs, prepared.asphists[chip], cal),
             )
-        for (chip, b), m in prepared.instmaps.items():
-            band = next(x for x in inputs.bands if x.label == b)
-            hdu = instmap_hdu(obs, chip, band, m.pixels, m.data, units, m.detsubsys, cal)
-            put("instrument map", names.instmap(chip, b), hdu)
+        for band in inputs.bands:  # band by band, as CIAO lists them
+            for chip in inputs.chips:
+                m = prepared.instmaps[chip, band.label]
+                hdu = instmap_hdu(obs, chip, band, m.pixels, m.data, units, m.detsubsys, cal)
+                put("instrument map", names.instmap(chip, band.label), hdu)
     put("observation FOV", names.fov, fov_hdu(obs, prepared.fov, cal))
     for band in inputs.bands:
         b = band.label
@@ -150,12 +151,12 @@ def write_products(result: Result, products: Transaction) -> FileList:
             hdu = psfmap_hdu(obs, grid, band, result.psfmaps[band.label], params.psfecf,
                              result.psf_source, cal)  # fmt: skip
             put("PSF map", names.psfmap(band.label, threshold_on), hdu)
-    if keep_all:
-        for (chip, b), m in result.expmaps.items():
-            put("exposure map", names.chip_expmap(chip, b),
-                expmap_hdu(headers.chip_expmap[chip, b], m))  # fmt: skip
-    for band in inputs.bands:
+    for band in inputs.bands:  # each band's chip maps, then its combined map
         b = band.label
+        if keep_all:
+            for chip in inputs.chips:
+                put("exposure map", names.chip_expmap(chip, b),
+                    expmap_hdu(headers.chip_expmap[chip, b], result.expmaps[chip, b]))  # fmt: skip
         if keep_all or not threshold_on:
             put("exposure map", names.expmap(b), expmap_hdu(headers.expmap[b], result.combined[b]))
     for band in inputs.bands:

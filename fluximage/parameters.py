@@ -166,15 +166,16 @@ def check_bands(p: FluximageParameters) -> None:
 
 
 def check_binsize(p: FluximageParameters) -> None:
+    # CIAO reads binsize and psfecf as doubles (pgetd) and echoes them so: binsize=0.0
     if p.binsize is not None and not p.binsize > 0:
         raise FluximageError(
-            f"binsize={_number(p.binsize)} is not valid, it must be a number greater than zero."
+            f"binsize={float(p.binsize)} is not valid, it must be a number greater than zero."
         )
 
 
 def check_psfecf(p: FluximageParameters) -> None:
     if p.psfecf is not None and not 0 < p.psfecf <= 1:
-        raise FluximageError(f"psfecf={_number(p.psfecf)} is not valid, it must be > 0 and <= 1")
+        raise FluximageError(f"psfecf={float(p.psfecf)} is not valid, it must be > 0 and <= 1")
 
 
 def check_nproc(p: FluximageParameters) -> None:

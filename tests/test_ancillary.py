@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import pytest
@@ -55,7 +56,8 @@ def test_search_order_and_gz(here):
 
 
 def test_asol_from_the_header(here):
-    evt = write_events(here / "evt.fits", header={"ASOLFILE": "a1.fits,a2.fits"})
+    # listed late first: the messages come in time order, as CIAO prints them
+    evt = write_events(here / "evt.fits", header={"ASOLFILE": "a2.fits,a1.fits"})
     write_asol(here / "a2.fits", tstart=2e8)
     (here / "repro").mkdir()
     write_asol(here / "repro" / "a1.fits", tstart=1e8)
@@ -100,19 +102,20 @@ def test_explicit_asol_files(here):
     ("kwargs", "message"),
     [
         ({"content": "ASPHIST"},
-         "Aspect solutions have CONTENT=ASPSOL or ASPSOLOBI, but found ASPHIST in\na.fits"),
-        ({"header": {"CONTENT": DROP}}, "The file a.fits is missing the CONTENT keyword."),
-        ({"columns": ("time", "ra", "dec")}, "Missing aspect column(s) roll in a.fits"),
-        ({"columns": ("time", "roll")}, "Missing aspect column(s) ra, dec in a.fits"),
-        ({"header": {"MJDREF": DROP}}, "Unable to find keyword MJDREF in a.fits"),
+         "Aspect solutions have CONTENT=ASPSOL or ASPSOLOBI, but found ASPHIST in\n{a}"),
+        ({"header": {"CONTENT": DROP}}, "The file {a} is missing the CONTENT keyword."),
+        ({"columns": ("time", "ra", "dec")}, "Missing aspect column roll in {a}"),
+        ({"columns": ("time", "roll")}, "Missing aspect columns ra, dec in {a}"),
+        ({"header": {"MJDREF": DROP}}, "Unable to find keyword MJDREF in {a}"),
     ],
 )  # fmt: skip
 def test_aspect_validation(here, kwargs, message):
+    """CIAO names the aspect file by its absolute path in these errors."""
     evt = write_events(here / "evt.fits")
     write_asol(here / "a.fits", **kwargs)
     with pytest.raises(FluximageError) as err:
         resolve_asol("a.fits", _obs(evt), Log())
-    assert str(err.value) == message
+    assert str(err.value) == message.format(a=os.path.join(os.getcwd(), "a.fits"))
 
 
 def test_mixed_aspect_types(here):

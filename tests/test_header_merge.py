@@ -168,3 +168,4 @@ def test_hrc_weights_band_records_the_files_range(tmp_path, monkeypatch):
     _check_weights_products(tmp_path / "out", "band1", "w.txt")
     counts = fits.getheader(tmp_path / "out" / "band1.img")
     assert not {"ENERGYLO", "ENERGYHI", "PILO", "PIHI"} & set(counts)  # HRC: no filter at all
+

@@ -76,7 +76,7 @@ def test_psf_map_message_and_listing_order(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (0.0, "psfecf=0 is not valid, it must be > 0 and <= 1"),  # fluximage's own check
+        (0.0, "psfecf=0.0 is not valid, it must be > 0 and <= 1"),  # fluximage's own check
         (1.5, "psfecf=1.5 is above the maximum value of 1"),  # the parameter file's limits
         (-0.2, "psfecf=-0.2 is below the minimum value of 0"),
     ],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from fluximage import cli
 from fluximage.messages import FluximageError
 
 from factory import EVT
@@ -268,3 +270,27 @@ def test_history_records_the_values_as_typed(obs, capsys):
     assert "binsize=16" in parms and "outroot=." in parms and "random=5" in parms
     names = [p.split("=")[0] for p in parms]
     assert names.index("psfecf") + 1 == names.index("random") == names.index("parallel") - 1
+
+
+def test_cleanup_no_lists_files_band_by_band_as_ciao(tmp_path, capsys):
+    """CIAO's list: instrument maps band by band, and each band's chip exposure maps
+    followed by its combined map (get_output_filenames in ciao_contrib)."""
+    out = tmp_path / "o"
+    evt = Path(cli.__file__).parent / "sample" / "acisf90001_000N001_evt2.fits.gz"
+    assert cli.main([f"{evt}[ccd_id=0:1]", f"{out}/", "bands=soft,hard", "binsize=64",
+                     "cleanup=no"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+
+    def block(label: str) -> list[str]:
+        at = lines.index(f" The {label}s are:")
+        files = []
+        for line in lines[at + 1 :]:
+            if not line.strip():
+                return files
+            files.append(line.strip().rsplit("/", 1)[-1])
+        return files
+
+    assert block("instrument map") == ["0_soft.instmap", "1_soft.instmap", "0_hard.instmap",
+                                       "1_hard.instmap"]  # fmt: skip
+    assert block("exposure map") == ["0_soft.expmap", "1_soft.expmap", "soft.expmap",
+                                     "0_hard.expmap", "1_hard.expmap", "hard.expmap"]  # fmt: skip

@@ -67,19 +67,24 @@ def _mjd(block: Block, path: str) -> float:
 
 
 def check_aspect_file(path: str) -> AspectFile:
-    """CONTENT must be an aspect solution (not a histogram) with time, ra, dec, roll."""
+    """CONTENT must be an aspect solution (not a histogram) with time, ra, dec, roll.
+
+    Errors name the file by its absolute path, as CIAO's do.
+    """
     block = _block(path)
+    where = os.path.normpath(os.path.abspath(with_gz(path)))
     if "CONTENT" not in block.header:
-        raise FluximageError(f"The file {path} is missing the CONTENT keyword.")
+        raise FluximageError(f"The file {where} is missing the CONTENT keyword.")
     content = str(block.header["CONTENT"]).strip().upper()
     if content not in ASPECT_CONTENTS:
         raise FluximageError(
-            f"Aspect solutions have CONTENT=ASPSOL or ASPSOLOBI, but found {content} in\n{path}"
+            f"Aspect solutions have CONTENT=ASPSOL or ASPSOLOBI, but found {content} in\n{where}"
         )
     missing = [c for c in ASPECT_COLUMNS if not block.has_column(c)]
     if missing:
-        raise FluximageError(f"Missing aspect column(s) {', '.join(missing)} in {path}")
-    return AspectFile(path, content, _mjd(block, path))
+        noun = "column" if len(missing) == 1 else "columns"
+        raise FluximageError(f"Missing aspect {noun} {', '.join(missing)} in {where}")
+    return AspectFile(path, content, _mjd(block, where))
 
 
 def resolve_asol(param: str, obs: Observation, report: Reporter) -> tuple[AspectFile, ...]:
@@ -94,8 +99,6 @@ def resolve_asol(param: str, obs: Observation, report: Reporter) -> tuple[Aspect
         if not found or any(f is None for f in found):
             raise FluximageError(f"ASOLFILE={value} from {obs.path} not found.")
         paths = [f for f in found if f is not None]
-        for f in paths:
-            report(f"Aspect solution {f} found.")
     else:
         paths = []
         for name in expand_stack(param):
@@ -109,7 +112,11 @@ def resolve_asol(param: str, obs: Observation, report: Reporter) -> tuple[Aspect
         raise FluximageError(
             f"Multiple types of aspect solution found: {' '.join(contents)}\n{listing}"
         )
-    return tuple(sorted(files, key=lambda f: f.mjd))
+    files = sorted(files, key=lambda f: f.mjd)
+    if param == "":
+        for f in files:  # in time order, as CIAO lists them
+            report(f"Aspect solution {f.path} found.")
+    return tuple(files)
 
 
 # ---- bad pixels, mask, dtf ----------------------------------------------
@@ -151,8 +158,9 @@ def resolve_badpix(param: str, obs: Observation, report: Reporter) -> BadPixels:
     if found is None:
         report(f"WARNING - BPIXFILE={value} not found for {obs.path}. Using CALDB version instead.")
         return BadPixels("caldb")
+    found = with_gz(found)  # ardlib does not look for .gz itself, so CIAO names it
     report(f"Bad-pixel file {found} found.")
-    return BadPixels("file", with_gz(found))
+    return BadPixels("file", found)
 
 
 _NOTES = {

@@ -173,23 +173,25 @@ def history_commands(header: fits.Header) -> list[tuple[str, str]]:
 def status_filter(header: fits.Header) -> tuple[str, str | None]:
     """The ``[status=...]`` filter of the event file, and the problem when there is none.
 
-    STATFILT (a bit pattern, or a whole ``[status=...]``) comes first; otherwise the
-    first dmcopy of the HISTORY, from ``[status=`` to the next ``]``.  The problem is
-    ``"no"`` (nothing found) or ``"illegal"`` (no closing bracket); the filter is then ``""``.
+    STATFILT (a bit pattern, or a whole ``[status=...]``) comes first; otherwise the last
+    dmcopy of the HISTORY that has one, from ``[status=`` to the next ``]``.  CIAO takes
+    the first dmcopy record, which for data re-filtered by patch_hrc_ssc (a later dmcopy
+    with a new status pattern) is the superseded filter (``docs/differences.md``).  The
+    problem is ``"no"`` (nothing found) or ``"illegal"`` (no closing bracket); the filter
+    is then ``""``.
     """
     if "STATFILT" in header:
         value = str(header["STATFILT"]).strip()
         return (value if value.startswith("[") else f"[status={value}]"), None
-    dmcopy = [command for tool, command in history_commands(header) if tool == "dmcopy"]
+    dmcopy = [command for tool, command in history_commands(header)
+              if tool == "dmcopy" and "[status=" in command]  # fmt: skip
     if not dmcopy:
         return "", "no"
-    start = dmcopy[0].find("[status=")
-    if start < 0:
-        return "", "no"
-    end = dmcopy[0].find("]", start)
+    start = dmcopy[-1].find("[status=")
+    end = dmcopy[-1].find("]", start)
     if end < 0:
         return "", "illegal"
-    return dmcopy[0][start : end + 1], None
+    return dmcopy[-1][start : end + 1], None
 
 
 def report_status_filter(header: fits.Header, evt: str, label: str, report: Reporter) -> str:
@@ -200,5 +202,6 @@ def report_status_filter(header: fits.Header, evt: str, label: str, report: Repo
             f"WARNING: {problem} STATUS filter found in {evt} so unable to filter "
             f"background for obsid {label}!"
         )
-    report(f"Background filter (obsid {label}): {text}")
+    else:
+        report(f"Background filter (obsid {label}): {text}")
     return text

@@ -132,6 +132,9 @@ class Cards:
         at = self._index.get(keyword.upper())
         return default if at is None else fits.Card.fromstring(self._images[at]).value
 
+    def copy(self) -> Cards:
+        return Cards(self._images)
+
     def comment(self, keyword: str) -> str:
         return fits.Card.fromstring(self._images[self._index[keyword.upper()]]).comment
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from astropy.io import fits
 
 from ._version import __version__
-from .fitswrite import Cards, ImageFile, ascii_text, utc_now
+from .fitswrite import Cards, ImageFile, utc_now
 from .parameters import FluximageParameters
 from .products import (
     EXPMAP_BUNIT,
@@ -26,6 +27,7 @@ from .products import (
     psfmap_hdu,
     subtracted_counts_header,
 )
+from .provenance import Step, Steps, history_lines
 from .stages.divide import flux_bunit
 from .transaction import Transaction
 
@@ -33,27 +35,24 @@ if TYPE_CHECKING:
     from .pipeline import Result
     from .stages.background import Subtraction
 
-HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
-
-
 def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
-    """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records (non-ASCII
-    characters of paths as ``\\xNN`` of their UTF-8 bytes)."""
+    """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records."""
+    return history_lines("fluximage", params.history_values(instrument).items(), utc_now())
+
+
+def add_history(
+    header: fits.Header | Cards,
+    params: FluximageParameters,
+    instrument: str = "",
+    steps: Sequence[Step] = (),
+) -> None:
+    """The records of the ``steps`` that made the file, then fluximage's (§9.2)."""
     stamp = utc_now()
-    lines = [f"TOOL  :fluximage  {stamp}"]
-    for name, value in params.history_values(instrument).items():
-        text = ascii_text(f"{name}={value}")
-        first, rest = text[:HISTORY_WIDTH], text[HISTORY_WIDTH:]
-        lines.append(f"PARM  :{first}")
-        while rest:
-            lines.append(f"CONT  :{rest[:HISTORY_WIDTH]}")
-            rest = rest[HISTORY_WIDTH:]
-    return lines
-
-
-def add_history(header: fits.Header, params: FluximageParameters, instrument: str = "") -> None:
+    for s in steps:
+        for line in history_lines(s.tool, s.parameters, stamp):
+            header.add_history(line)
     header.add_comment(f"fluximage version {__version__}")
-    for line in history_cards(params, instrument):
+    for line in history_lines("fluximage", params.history_values(instrument).items(), stamp):
         header.add_history(line)
 
 
@@ -102,16 +101,18 @@ def ordered(files: FileList, cleanup: bool) -> FileList:
 
 
 def write_products(result: Result, products: Transaction) -> FileList:
-    """Write what the cleanup rules keep (§4.2–4.3); every kept file gets the HISTORY record."""
+    """Write what the cleanup rules keep (§4.2–4.3); every kept file gets the HISTORY
+    records of the steps that made it and fluximage's own."""
     prepared = result.prepared
     inputs = prepared.inputs
     params, obs, names, grid = inputs.params, inputs.obs, inputs.names, prepared.grid
     cal, units, keep_all = prepared.calibration.source, params.units, not params.cleanup
     files = FileList()
     headers = _image_headers(result)
+    steps = Steps(result)
 
-    def put(label: str, path: str, hdu) -> None:
-        add_history(hdu.header, params, obs.instrument)
+    def put(label: str, path: str, hdu, made_by: Sequence[Step]) -> None:
+        add_history(hdu.header, params, obs.instrument, made_by)
         products.write(path, hdu)
         files.add(label, path)
 
@@ -120,50 +121,48 @@ def write_products(result: Result, products: Transaction) -> FileList:
     for band in inputs.bands:
         b = band.label
         if threshold_on:
-            counts = result.thresholded[b][0]
-            put("clipped counts image", names.thresh_counts(b),
-                counts_hdu(obs, grid, band, counts, header=headers.counts[b]))  # fmt: skip
+            hdu = counts_hdu(obs, grid, band, result.thresholded[b][0], header=headers.counts[b])
+            put("clipped counts image", names.thresh_counts(b), hdu, steps.thresh_counts(band))
         if keep_all or not threshold_on:
             hdu = counts_hdu(obs, grid, band, prepared.counts[b], header=headers.counts[b])
-            put("binned counts image", names.counts(b), hdu)
+            put("binned counts image", names.counts(b), hdu, steps.counts(band))
     if keep_all and bgnd is not None:
-        _background_files(bgnd, inputs, grid, cal, put)
+        _background_files(bgnd, inputs, grid, cal, put, steps)
     if keep_all:
         for chip in inputs.chips:
-            put(
-                "aspect histogram",
-                names.asphist(chip),
-                asphist_hdu(obs, prepared.asphists[chip], cal),
-            )
+            hdu = asphist_hdu(obs, prepared.asphists[chip], cal)
+            put("aspect histogram", names.asphist(chip), hdu, steps.asphist(chip))
         for band in inputs.bands:  # band by band, as CIAO lists them
             for chip in inputs.chips:
                 m = prepared.instmaps[chip, band.label]
                 hdu = instmap_hdu(obs, chip, band, m.pixels, m.data, units, m.detsubsys, cal)
-                put("instrument map", names.instmap(chip, band.label), hdu)
-    put("observation FOV", names.fov, fov_hdu(obs, prepared.fov, cal))
+                put("instrument map", names.instmap(chip, band.label), hdu,
+                    steps.instmap(chip, band))  # fmt: skip
+    put("observation FOV", names.fov, fov_hdu(obs, prepared.fov, cal), steps.fov())
     for band in inputs.bands:
         b = band.label
         if threshold_on:
-            put("clipped exposure map", names.thresh_expmap(b),
-                expmap_hdu(headers.expmap[b], result.thresholded[b][1]))  # fmt: skip
+            hdu = expmap_hdu(headers.expmap[b], result.thresholded[b][1])
+            put("clipped exposure map", names.thresh_expmap(b), hdu, steps.thresh_expmap(band))
     for band in inputs.bands:
         if band.label in result.psfmaps:
             hdu = psfmap_hdu(obs, grid, band, result.psfmaps[band.label], params.psfecf,
                              result.psf_source, cal)  # fmt: skip
-            put("PSF map", names.psfmap(band.label, threshold_on), hdu)
+            put("PSF map", names.psfmap(band.label, threshold_on), hdu, steps.psfmap(band))
     for band in inputs.bands:  # each band's chip maps, then its combined map
         b = band.label
         if keep_all:
             for chip in inputs.chips:
-                put("exposure map", names.chip_expmap(chip, b),
-                    expmap_hdu(headers.chip_expmap[chip, b], result.expmaps[chip, b]))  # fmt: skip
+                hdu = expmap_hdu(headers.chip_expmap[chip, b], result.expmaps[chip, b])
+                put("exposure map", names.chip_expmap(chip, b), hdu, steps.chip_expmap(chip, band))
         if keep_all or not threshold_on:
-            put("exposure map", names.expmap(b), expmap_hdu(headers.expmap[b], result.combined[b]))
+            hdu = expmap_hdu(headers.expmap[b], result.combined[b])
+            put("exposure map", names.expmap(b), hdu, steps.expmap(band))
     for band in inputs.bands:
         b = band.label
         bunit = flux_bunit("", EXPMAP_BUNIT[units])
         hdu = flux_hdu(headers.counts[b], headers.expmap[b], band, result.flux[b], bunit)
-        put("exposure-corrected image", names.flux(b), hdu)
+        put("exposure-corrected image", names.flux(b), hdu, steps.flux(band))
     return ordered(files, params.cleanup)
 
 
@@ -205,18 +204,21 @@ def _image_headers(result: Result) -> ImageHeaders:
     return ImageHeaders(counts, chip_expmap, expmap)
 
 
-def _background_files(bgnd: Subtraction, inputs, grid, cal, put) -> None:
+def _background_files(bgnd: Subtraction, inputs, grid, cal, put, steps: Steps) -> None:
     """The HRC-I intermediates (cleanup=no): PHRC-I_bkg.fits, PB_unsubtracted.img and
     PB_particle_bgnd.img."""
     obs, names, events = inputs.obs, inputs.names, bgnd.reprojected
     if events.columns is not None:
         hdu = background_events_hdu(events.header, events.names, events.columns, obs, cal)
-        put("particle background events file", names.hrci_background_events, hdu)
+        put("particle background events file", names.hrci_background_events, hdu,
+            steps.background_events())  # fmt: skip
     for band in inputs.bands:
         b = band.label
-        put("unsubtracted background counts image", names.unsubtracted(b),
-            counts_hdu(obs, grid, band, bgnd.unsubtracted[b], cal))  # fmt: skip
+        hdu = counts_hdu(obs, grid, band, bgnd.unsubtracted[b], cal)
+        put("unsubtracted background counts image", names.unsubtracted(b), hdu,
+            steps.unsubtracted(band))  # fmt: skip
     for band in inputs.bands:
         header = background_image_header(events.header, obs, grid, band, cal)
         hdu = ImageFile(header, events.images[band.label].astype("int32", copy=False))
-        put("particle background counts image", names.particle_background(band.label), hdu)
+        put("particle background counts image", names.particle_background(band.label), hdu,
+            steps.particle_background(band))  # fmt: skip

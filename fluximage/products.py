@@ -141,9 +141,8 @@ def counts_hdu(
     float32.
     """
     kind = np.int32 if np.issubdtype(counts.dtype, np.integer) else np.float32
-    if header is None:
-        header = counts_header(obs, grid, band, calibration, extra)
-    return ImageFile(header, counts.astype(kind, copy=False))
+    header = counts_header(obs, grid, band, calibration, extra) if header is None else header
+    return ImageFile(header.copy(), counts.astype(kind, copy=False))
 
 
 def background_image_header(
@@ -383,7 +382,7 @@ def combined_expmap_header(chip_headers: list[Cards], obs: Observation) -> Cards
     """The per-band exposure map: one chip's map as it is (dmcopy), several chips'
     headers merged (dmimgcalc), with DETNAM and BUNIT restored as fluximage does."""
     if len(chip_headers) == 1:
-        return chip_headers[0]
+        return chip_headers[0].copy()
     h = merge_headers(chip_headers)
     if "DETNAM" in obs.header:
         h["DETNAM"] = (str(obs.header["DETNAM"]), obs.header.comments["DETNAM"])
@@ -392,8 +391,8 @@ def combined_expmap_header(chip_headers: list[Cards], obs: Observation) -> Cards
 
 
 def expmap_hdu(header: Cards, data: np.ndarray) -> ImageFile:
-    """An exposure map (float64) under ``header`` (:func:`expmap_header`)."""
-    return ImageFile(header, np.asarray(data, dtype=np.float64))
+    """An exposure map (float64) under a copy of ``header`` (:func:`expmap_header`)."""
+    return ImageFile(header.copy(), np.asarray(data, dtype=np.float64))
 
 
 def flux_hdu(

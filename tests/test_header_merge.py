@@ -169,3 +169,38 @@ def test_hrc_weights_band_records_the_files_range(tmp_path, monkeypatch):
     counts = fits.getheader(tmp_path / "out" / "band1.img")
     assert not {"ENERGYLO", "ENERGYHI", "PILO", "PIHI"} & set(counts)  # HRC: no filter at all
 
+
+
+def _tools(path: Path, hdu: int = 0) -> list[str]:
+    from fluximage.inputs.hrc_background import history_commands
+
+    return [tool for tool, _ in history_commands(fits.getheader(path, hdu))]
+
+
+def test_history_records_the_steps_behind_each_product(sample_run):
+    """Each product carries the records of the CIAO steps that made it, then fluximage's
+    own, once (§9.2): the flux image the binning, clipping and division."""
+    _, out = sample_run
+    expected = {
+        "broad.img": ["dmcopy"],
+        "broad_thresh.img": ["dmcopy", "dmimgthresh"],
+        "2_broad.instmap": ["mkinstmap"],
+        "2_broad.expmap": ["mkinstmap", "mkexpmap"],
+        "broad.expmap": ["mkinstmap", "mkexpmap", "dmimgcalc"],
+        "broad_thresh.expmap": ["mkinstmap", "mkexpmap", "dmimgcalc", "dmimgthresh"],
+        "broad_flux.img": ["dmcopy", "dmimgthresh", "dmimgcalc"],
+    }
+    for name, tools in expected.items():
+        assert _tools(out / name) == [*tools, "fluximage"], name
+    assert _tools(out / "2.asphist", 1) == ["asphist", "fluximage"]
+    assert _tools(out / "90001.fov", 1) == ["skyfov", "fluximage"]
+    from fluximage.inputs.hrc_background import history_commands
+
+    commands = dict(history_commands(fits.getheader(out / "broad_flux.img")))
+    assert commands["dmimgcalc"] == (
+        f"dmimgcalc infile={out}/broad_thresh.img infile2={out}/broad_thresh.expmap "
+        f"outfile={out}/broad_flux.img[PFLUX_IMAGE] operation=div weight=1 weight2=1 "
+        "clobber=no")  # fmt: skip
+    assert "[energy=500.0:7000.0][opt type=i4]" in commands["dmcopy"]
+    expmap = dict(history_commands(fits.getheader(out / "broad.expmap")))
+    assert "operation=imgout=img1+img2+img3+img4" in expmap["dmimgcalc"]

@@ -20,6 +20,7 @@ from fluximage import cli
 from fluximage.calib.caldb import index_path
 from fluximage.geometry.caldb_geometry import load_geometry
 from fluximage.geometry.pixlib import Detector, SkyFrame
+from fluximage.inputs.hrc_background import history_commands
 from fluximage.inputs.observation import display_path
 from fluximage.simulate import FlatField, PointSource, simulate
 from fluximage.stages.asphist import read_aspect
@@ -152,6 +153,14 @@ def test_caldb_background_time_method(simulated, tmp_path, monkeypatch, capsys):
         event = fits.getheader(evt, "EVENTS")
         assert (h["TSTART"], h["TSTOP"]) == (event["TSTART"], event["TSTOP"]), name
     assert "ASOLFILE" in fits.getheader("out/wide_unsubtracted.img")
+    history = {name: [t for t, _ in history_commands(fits.getheader(f"out/{name}", hdu))]
+               for name, hdu in (("wide.img", 0), ("wide_particle_bgnd.img", 0),
+                                 ("HRC-I_bkg.fits", 1), ("wide_flux.img", 0))}  # fmt: skip
+    assert history == {"wide.img": ["dmcopy", "dmimgcalc", "fluximage"],
+                       "wide_particle_bgnd.img": ["reproject_events", "dmcopy", "fluximage"],
+                       "HRC-I_bkg.fits": ["reproject_events", "fluximage"],
+                       "wide_flux.img": ["dmcopy", "dmimgcalc", "dmimgthresh", "dmimgcalc",
+                                         "fluximage"]}  # fmt: skip
     # the reprojected events: 2700 pass the status filter, with the observation's keywords
     with fits.open("out/HRC-I_bkg.fits") as hdul:
         h, d = hdul["EVENTS"].header, hdul["EVENTS"].data

@@ -1,4 +1,5 @@
-"""Small FITS files written by the tests: event lists, aspect solutions, bpix, masks.
+"""Small FITS files written by the tests: event lists, aspect solutions, bpix, masks,
+CALDB indexes and HRC-I background files; and a reporter that keeps its lines.
 
 Not a simulator (that is ``fluximage.simulate``): just enough structure to
 drive the input checks, with any keyword changed or removed.
@@ -10,6 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+
+from fluximage.calib import index_path, to_mjd
+from fluximage.geometry.caldb_geometry import load_geometry
+from fluximage.geometry.pixlib import chip_to_tdet
+from fluximage.messages import Reporter
 
 DROP = object()  # pass as a keyword value to remove that keyword
 #: The event file of :func:`write_observation` in ./obs (the ``obs`` fixture's).
@@ -183,3 +189,124 @@ def write_observation(directory: Path, **events_kw) -> Path:
     write_chip_table(directory / "acis_bpix1.fits", "BADPIX", [7])
     write_chip_table(directory / "acis_msk1.fits", "MASK", [7])
     return evt
+
+
+class Log(Reporter):
+    """A reporter that keeps the lines it is given (verbose 1)."""
+
+    def __init__(self):
+        super().__init__(verbose=1)
+        self.lines: list[str] = []
+
+    def __call__(self, message: str = "", level: int = 1) -> None:
+        if self.verbose >= level:
+            self.lines.append(message)
+
+
+# ---- CALDB indexes and HRC-I background files ----------------------------------------
+
+_COLUMNS = [  # name, TFORM as in the real acis/hrc indexes
+    ("TELESCOP", "10A"), ("INSTRUME", "10A"), ("DETNAM", "10A"), ("CAL_DEV", "20A"),
+    ("CAL_DIR", "70A"), ("CAL_FILE", "40A"), ("CAL_CNAM", "20A"), ("CAL_CBD", "630A"),
+    ("CAL_XNO", "I"), ("CAL_QUAL", "I"), ("CAL_DATE", "10A"), ("GRATING", "4A"),
+    ("GRATTYPE", "3A"), ("CAL_DESC", "70A"), ("CAL_VSD", "10A"), ("CAL_VST", "8A"),
+    ("REF_TIME", "D"), ("CAL_VED", "10A"), ("CAL_VET", "8A"), ("END_TIME", "D"),
+    ("FIDELITY", "D"),
+]  # fmt: skip
+
+
+def caldb_row(file, *, cnam="QE", vsd="2000-01-01", vst="00:00:00", ved="", vet="", qual=0,
+         cbd=(), xno=1, date="2020-01-01", inst="ACIS", det="NONE", fid=0.0, sub="acis/qe",
+         grating="NONE"):  # fmt: skip
+    ref = to_mjd(f"{vsd}T{vst}")
+    end = to_mjd(f"{ved}T{vet or '00:00:00'}") if ved else 0.0
+    cells = [c.ljust(70) for c in cbd] + ["NONE".ljust(70)] * (9 - len(cbd))
+    return {
+        "TELESCOP": "CHANDRA", "INSTRUME": inst, "DETNAM": det, "CAL_DEV": "ONLINE",
+        "CAL_DIR": f"data/chandra/{sub}", "CAL_FILE": file, "CAL_CNAM": cnam,
+        "CAL_CBD": "".join(cells), "CAL_XNO": xno, "CAL_QUAL": qual, "CAL_DATE": date,
+        "GRATING": grating, "GRATTYPE": "", "CAL_DESC": "test", "CAL_VSD": vsd,
+        "CAL_VST": vst, "REF_TIME": round(ref, 7), "CAL_VED": ved, "CAL_VET": vet,
+        "END_TIME": round(end, 7), "FIDELITY": fid,
+    }  # fmt: skip
+
+
+def write_caldb_index(root: Path, instrument: str, rows: list[dict], *, install=True) -> Path:
+    """A caldb.indx like CXC's (the CAL_CBD TFORM is patched to ``630A70``)."""
+    path = index_path(root, instrument)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = [
+        fits.Column(name, format=form, array=np.array([r[name] for r in rows]))
+        for name, form in _COLUMNS
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="CIF")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    n = [c[0] for c in _COLUMNS].index("CAL_CBD") + 1
+    old = f"TFORM{n:<3d}= '630A    '".encode()
+    assert raw.count(old) == 1
+    path.write_bytes(raw.replace(old, f"TFORM{n:<3d}= '630A70  '".encode()))
+    if install:
+        for r in rows:
+            f = root / r["CAL_DIR"] / r["CAL_FILE"]
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.touch()
+    return path
+
+
+
+def write_background(
+    path: Path,
+    n: int = 2000,
+    *,
+    exposure: float = 40000.0,
+    seed: int = 7,
+    flagged: int = 0,
+    pi: tuple[int, int] = (0, 256),
+    chip_range: tuple[int, int] = (1, 16384),
+    header: dict | None = None,
+) -> Path:
+    """A background events file; the first ``flagged`` events have status bit 0 set."""
+    rng = np.random.default_rng(seed)
+    chipx = rng.integers(*chip_range, n, endpoint=True).astype(np.int16)
+    chipy = rng.integers(*chip_range, n, endpoint=True).astype(np.int16)
+    tdetx, tdety = chip_to_tdet(load_geometry().instrument("HRC-I"), 0, chipx, chipy)
+    status = np.zeros((n, 32), dtype=bool)
+    status[:flagged, 31] = True
+    cols = [
+        fits.Column(name="chip_id", format="I", array=np.zeros(n, np.int16)),
+        fits.Column(name="chipx", format="I", array=chipx),
+        fits.Column(name="chipy", format="I", array=chipy),
+        fits.Column(name="tdetx", format="J", array=np.rint(tdetx).astype(np.int32)),
+        fits.Column(name="tdety", format="J", array=np.rint(tdety).astype(np.int32)),
+        fits.Column(name="pha", format="I", array=rng.integers(0, 256, n).astype(np.int16)),
+        fits.Column(name="pi", format="I", array=rng.integers(*pi, n).astype(np.int16)),
+        fits.Column(name="status", format="32X", array=status),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
+    h = hdu.header
+    for key, value in {
+        "TELESCOP": "CHANDRA", "INSTRUME": "HRC", "DETNAM": "HRC-I", "CONTENT": "EVT1",
+        "HDUCLAS1": "EVENTS", "EXPOSURE": exposure, "ONTIME": exposure, "LIVETIME": exposure,
+        "OBJECT": "STOWED", "OBS_ID": "60000", "OBI_NUM": 3,
+    }.items():  # fmt: skip
+        h[key] = value
+    for key, value in (header or {}).items():
+        if value is DROP:
+            h.remove(key, ignore_missing=True)
+        else:
+            h[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    return path
+
+
+def background_caldb(root: Path, date: str = "2012-01-01", install: bool = True) -> Path:
+    """A CALDB with one hrc BKGRND dataset; returns where its file belongs."""
+    name = f"hrciD{date}bkgrndN0002.fits"
+    row = caldb_row(name, cnam="BKGRND", vsd=date, inst="HRC", det="HRC-I", sub="hrc/bkgrnd")
+    write_caldb_index(root, "hrc", [row], install=False)
+    path = root / "data/chandra/hrc/bkgrnd" / name
+    if install:
+        write_background(path)
+    return path

@@ -20,8 +20,7 @@ from fluximage.inputs.observation import read_observation
 from fluximage.messages import FluximageError
 
 from conftest import SHARED_DATA
-from factory import DROP, write_asol, write_chip_table, write_events
-from test_observation import Log
+from factory import DROP, Log, write_asol, write_chip_table, write_events
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from fluximage.stages.binning import counts_images
 from fluximage.transaction import Transaction
 
 from conftest import SHARED_DATA
-from factory import write_events
-from test_observation import Log
+from factory import Log, write_events
 
 GRID = "3500.5:4500.5:8,3500.5:4500.5:8"
 

@@ -6,9 +6,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from astropy.io import fits
 
 from fluximage.calib import (
     Boundary,
@@ -25,62 +23,12 @@ from fluximage.calib import (
 from fluximage.messages import FluximageError
 
 from conftest import SHARED_DATA
+from factory import caldb_row, write_caldb_index
 
 REAL_CALDB = SHARED_DATA / "caldb-4.12-pixlib" / "CALDB"
 needs_caldb = pytest.mark.skipif(
     not (REAL_CALDB / "data/chandra/default/caldb.indx").is_file(), reason="no shared CALDB"
 )
-
-# ---- writing an index in the real layout (CIF table, CAL_CBD as 630A70) -------------
-
-_COLUMNS = [  # name, TFORM as in the real acis/hrc indexes
-    ("TELESCOP", "10A"), ("INSTRUME", "10A"), ("DETNAM", "10A"), ("CAL_DEV", "20A"),
-    ("CAL_DIR", "70A"), ("CAL_FILE", "40A"), ("CAL_CNAM", "20A"), ("CAL_CBD", "630A"),
-    ("CAL_XNO", "I"), ("CAL_QUAL", "I"), ("CAL_DATE", "10A"), ("GRATING", "4A"),
-    ("GRATTYPE", "3A"), ("CAL_DESC", "70A"), ("CAL_VSD", "10A"), ("CAL_VST", "8A"),
-    ("REF_TIME", "D"), ("CAL_VED", "10A"), ("CAL_VET", "8A"), ("END_TIME", "D"),
-    ("FIDELITY", "D"),
-]  # fmt: skip
-
-
-def _row(file, *, cnam="QE", vsd="2000-01-01", vst="00:00:00", ved="", vet="", qual=0,
-         cbd=(), xno=1, date="2020-01-01", inst="ACIS", det="NONE", fid=0.0, sub="acis/qe",
-         grating="NONE"):  # fmt: skip
-    ref = to_mjd(f"{vsd}T{vst}")
-    end = to_mjd(f"{ved}T{vet or '00:00:00'}") if ved else 0.0
-    cells = [c.ljust(70) for c in cbd] + ["NONE".ljust(70)] * (9 - len(cbd))
-    return {
-        "TELESCOP": "CHANDRA", "INSTRUME": inst, "DETNAM": det, "CAL_DEV": "ONLINE",
-        "CAL_DIR": f"data/chandra/{sub}", "CAL_FILE": file, "CAL_CNAM": cnam,
-        "CAL_CBD": "".join(cells), "CAL_XNO": xno, "CAL_QUAL": qual, "CAL_DATE": date,
-        "GRATING": grating, "GRATTYPE": "", "CAL_DESC": "test", "CAL_VSD": vsd,
-        "CAL_VST": vst, "REF_TIME": round(ref, 7), "CAL_VED": ved, "CAL_VET": vet,
-        "END_TIME": round(end, 7), "FIDELITY": fid,
-    }  # fmt: skip
-
-
-def write_index(root: Path, instrument: str, rows: list[dict], *, install=True) -> Path:
-    """A caldb.indx like CXC's (the CAL_CBD TFORM is patched to ``630A70``)."""
-    path = index_path(root, instrument)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols = [
-        fits.Column(name, format=form, array=np.array([r[name] for r in rows]))
-        for name, form in _COLUMNS
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="CIF")
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
-    raw = path.read_bytes()
-    n = [c[0] for c in _COLUMNS].index("CAL_CBD") + 1
-    old = f"TFORM{n:<3d}= '630A    '".encode()
-    assert raw.count(old) == 1
-    path.write_bytes(raw.replace(old, f"TFORM{n:<3d}= '630A70  '".encode()))
-    if install:
-        for r in rows:
-            f = root / r["CAL_DIR"] / r["CAL_FILE"]
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.touch()
-    return path
-
 
 def files(found) -> list[tuple[str, int]]:
     return [(p.name, x) for p, x in found]
@@ -245,9 +193,9 @@ def test_real_index_nothing_matches():
 
 
 def test_validity_start_newest_not_after_the_date_wins(tmp_path):
-    write_index(tmp_path, "acis", [
-        _row("qeA.fits", vsd="2000-01-01"),
-        _row("qeB.fits", vsd="2005-01-01", vst="12:00:00"),
+    write_caldb_index(tmp_path, "acis", [
+        caldb_row("qeA.fits", vsd="2000-01-01"),
+        caldb_row("qeB.fits", vsd="2005-01-01", vst="12:00:00"),
     ])  # fmt: skip
     assert files(query(tmp_path, "acis", "QE", date="2003-05-01")) == [("qeA.fits", 1)]
     assert files(query(tmp_path, "acis", "QE", date="2005-01-01T11:59:59")) == [("qeA.fits", 1)]
@@ -258,9 +206,9 @@ def test_validity_start_newest_not_after_the_date_wins(tmp_path):
 
 
 def test_validity_end_date(tmp_path):
-    write_index(tmp_path, "acis", [
-        _row("old.fits", vsd="2000-01-01"),
-        _row("mid.fits", vsd="2002-01-01", ved="2004-01-01", vet="00:00:00"),
+    write_caldb_index(tmp_path, "acis", [
+        caldb_row("old.fits", vsd="2000-01-01"),
+        caldb_row("mid.fits", vsd="2002-01-01", ved="2004-01-01", vet="00:00:00"),
     ])  # fmt: skip
     assert files(query(tmp_path, "acis", "QE", date="2003-01-01")) == [("mid.fits", 1)]
     assert files(query(tmp_path, "acis", "QE", date="2004-01-01")) == [("old.fits", 1)]
@@ -268,20 +216,20 @@ def test_validity_end_date(tmp_path):
 
 
 def test_bad_quality_rows_are_skipped(tmp_path):
-    write_index(tmp_path, "acis", [
-        _row("good.fits", vsd="2000-01-01"),
-        _row("bad.fits", vsd="2006-01-01", qual=5),
-        _row("dubious.fits", vsd="2007-01-01", qual=1),
+    write_caldb_index(tmp_path, "acis", [
+        caldb_row("good.fits", vsd="2000-01-01"),
+        caldb_row("bad.fits", vsd="2006-01-01", qual=5),
+        caldb_row("dubious.fits", vsd="2007-01-01", qual=1),
     ])  # fmt: skip
     assert files(query(tmp_path, "acis", "QE", date="2010-01-01")) == [("good.fits", 1)]
 
 
 def test_boundaries_matched_and_unmatched(tmp_path):
-    write_index(tmp_path, "acis", [
-        _row("qe.fits", cbd=["CCD_ID(0,1)", "DATAMODE(FAINT,VFAINT)"], xno=1),
-        _row("qe.fits", cbd=["CCD_ID(2-5)", "FP_TEMP(148.2-158.2)K"], xno=2),
-        _row("qe.fits", cbd=["CCD_ID(7)", "DATAMODE(GRADED)"], xno=3),
-        _row("qe.fits", cbd=["ORDER(-1)"], xno=4, cnam="LSF"),
+    write_caldb_index(tmp_path, "acis", [
+        caldb_row("qe.fits", cbd=["CCD_ID(0,1)", "DATAMODE(FAINT,VFAINT)"], xno=1),
+        caldb_row("qe.fits", cbd=["CCD_ID(2-5)", "FP_TEMP(148.2-158.2)K"], xno=2),
+        caldb_row("qe.fits", cbd=["CCD_ID(7)", "DATAMODE(GRADED)"], xno=3),
+        caldb_row("qe.fits", cbd=["ORDER(-1)"], xno=4, cnam="LSF"),
     ])  # fmt: skip
     q = lambda **b: [x for _, x in query(tmp_path, "acis", "QE", date="2010-01-01", boundaries=b)]  # noqa: E731
     assert q(CCD_ID=1) == [1]
@@ -303,17 +251,17 @@ def test_boundaries_matched_and_unmatched(tmp_path):
         query(tmp_path, "acis", "LSF", boundaries={"ORDER": 1})
 
 
-def test_ties_later_cal_date_then_fidelity_then_later_row(tmp_path):
-    write_index(tmp_path, "acis", [
-        _row("a.fits", cbd=["CCD_ID(0)"], date="2019-01-01"),
-        _row("b.fits", cbd=["CCD_ID(0)"], date="2021-01-01"),
-        _row("c.fits", cbd=["CCD_ID(1)"], date="2021-01-01", fid=1.0),
-        _row("d.fits", cbd=["CCD_ID(1)"], date="2022-01-01", fid=0.0),
-        _row("e.fits", cbd=["CCD_ID(2)"], date="2021-01-01"),
-        _row("f.fits", cbd=["CCD_ID(2)"], date="2021-01-01"),
+def test_ties_later_cal_date_then_fidelity_then_latercaldb_row(tmp_path):
+    write_caldb_index(tmp_path, "acis", [
+        caldb_row("a.fits", cbd=["CCD_ID(0)"], date="2019-01-01"),
+        caldb_row("b.fits", cbd=["CCD_ID(0)"], date="2021-01-01"),
+        caldb_row("c.fits", cbd=["CCD_ID(1)"], date="2021-01-01", fid=1.0),
+        caldb_row("d.fits", cbd=["CCD_ID(1)"], date="2022-01-01", fid=0.0),
+        caldb_row("e.fits", cbd=["CCD_ID(2)"], date="2021-01-01"),
+        caldb_row("f.fits", cbd=["CCD_ID(2)"], date="2021-01-01"),
         # one file, two extensions for one dataset: both are returned
-        _row("g.fits", cbd=["CCD_ID(3)"], xno=1),
-        _row("g.fits", cbd=["CCD_ID(3)"], xno=2),
+        caldb_row("g.fits", cbd=["CCD_ID(3)"], xno=1),
+        caldb_row("g.fits", cbd=["CCD_ID(3)"], xno=2),
     ])  # fmt: skip
     q = lambda ccd: files(query(tmp_path, "acis", "QE", boundaries={"CCD_ID": ccd}))  # noqa: E731
     assert q(0) == [("b.fits", 1)]
@@ -326,12 +274,12 @@ def test_ties_later_cal_date_then_fidelity_then_later_row(tmp_path):
 
 
 def test_detnam_instrument_and_grating_selectors(tmp_path):
-    write_index(tmp_path, "hrc", [
-        _row("i.fits", inst="HRC", det="HRC-I", sub="hrc/qe"),
-        _row("s.fits", inst="HRC", det="HRC-S", sub="hrc/qe"),
-        _row("any.fits", inst="NONE", det="NONE", sub="hrc/qe", cnam="GMAP"),
-        _row("acis.fits", inst="ACIS", det="NONE", sub="hrc/qe", cnam="GMAP"),
-        _row("letg.fits", inst="HRC", det="HRC-S", sub="hrc/qe", cnam="GREFF", grating="LETG"),
+    write_caldb_index(tmp_path, "hrc", [
+        caldb_row("i.fits", inst="HRC", det="HRC-I", sub="hrc/qe"),
+        caldb_row("s.fits", inst="HRC", det="HRC-S", sub="hrc/qe"),
+        caldb_row("any.fits", inst="NONE", det="NONE", sub="hrc/qe", cnam="GMAP"),
+        caldb_row("acis.fits", inst="ACIS", det="NONE", sub="hrc/qe", cnam="GMAP"),
+        caldb_row("letg.fits", inst="HRC", det="HRC-S", sub="hrc/qe", cnam="GREFF", grating="LETG"),
     ])  # fmt: skip
     assert files(query(tmp_path, "hrc", "QE", detnam="HRC-I")) == [("i.fits", 1)]
     assert files(query(tmp_path, "hrc", "QE", detnam="hrc-s")) == [("s.fits", 1)]
@@ -345,8 +293,8 @@ def test_detnam_instrument_and_grating_selectors(tmp_path):
 
 
 def test_named_but_missing_file(tmp_path):
-    idx = write_index(tmp_path, "default", [
-        _row("telD1999-07-23geomN0007.fits", cnam="GEOM", sub="default/geom", inst="NONE"),
+    idx = write_caldb_index(tmp_path, "default", [
+        caldb_row("telD1999-07-23geomN0007.fits", cnam="GEOM", sub="default/geom", inst="NONE"),
     ], install=False)  # fmt: skip
     path = tmp_path / "data/chandra/default/geom/telD1999-07-23geomN0007.fits"
     with pytest.raises(CaldbError) as err:
@@ -362,14 +310,14 @@ def test_missing_index_and_caldb_root(tmp_path):
         query(tmp_path, "acis", "QE")
     assert caldb_root({}) is None
     assert caldb_root({"CALDB": str(tmp_path)}) is None  # no Chandra index there
-    write_index(tmp_path, "default", [_row("g.fits", cnam="GEOM", sub="default/geom")])
+    write_caldb_index(tmp_path, "default", [caldb_row("g.fits", cnam="GEOM", sub="default/geom")])
     assert caldb_root({"CALDB": str(tmp_path)}) == tmp_path
 
 
 def test_index_is_reread_when_it_changes(tmp_path):
-    path = write_index(tmp_path, "acis", [_row("one.fits")])
+    path = write_caldb_index(tmp_path, "acis", [caldb_row("one.fits")])
     assert files(query(tmp_path, "acis", "QE")) == [("one.fits", 1)]
-    write_index(tmp_path, "acis", [_row("one.fits"), _row("two.fits", vsd="2001-01-01")])
+    write_caldb_index(tmp_path, "acis", [caldb_row("one.fits"), caldb_row("two.fits", vsd="2001-01-01")])
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert files(query(tmp_path, "acis", "QE")) == [("two.fits", 1)]

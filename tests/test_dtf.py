@@ -19,8 +19,7 @@ from fluximage.inputs.observation import display_path, read_observation
 from fluximage.simulate import FlatField, simulate
 from fluximage.stages.asphist import chip_histogram, read_aspect, read_dtf
 
-from factory import write_asol, write_events
-from test_observation import Log
+from factory import Log, write_asol, write_events
 
 NOTE = "Exposure duration weighting will not be applied."
 

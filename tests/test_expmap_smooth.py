@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_expmap import (
-    _marx,
-    detector,
-    dithered_hist,
-    frame_for,
-    grid_over,
-    needs_shared,
-    smooth_map,
-)
 
 from fluximage.stages import expmap as E
 from fluximage.stages import expmap_lookup as L
 from fluximage.stages import expmap_smooth as S
 from fluximage.stages.instmap import PixelGrid
 from fluximage.stages.instmaps import InstrumentMap
+
+from exposure_factory import (
+    detector,
+    dithered_hist,
+    frame_for,
+    grid_over,
+    marx_setup,
+    needs_shared,
+    smooth_map,
+)
 
 
 def test_dither_kernel_keeps_the_weight_and_the_mean_offset():
@@ -205,7 +206,7 @@ def test_a_wobbling_roll_turns_the_shortcut_off(monkeypatch):
 def test_shortcut_on_a_marx_aspect_solution():
     """ACIS-I3 at bin 2 with the aspect of a MARX simulation (~2000 bins): the shortcut
     is taken for most pixels and stays within 1e-3 (measured 1e-4) of the exact sum."""
-    det, frame, hist = _marx("acisi", 3, 2.0)
+    det, frame, hist = marx_setup("acisi", 3, 2.0)
     grid = grid_over(det, 3, frame, 2.0, aspect=E.mean_aspect(hist)[0])
     instmap = curved_map(3, PixelGrid(1024, 1024, 1))
     fast = E.exposure_map(det, 3, instmap, hist, grid, frame, False)

@@ -29,8 +29,7 @@ from fluximage.stages.fov import (
 )
 
 from conftest import SHARED_DATA
-from factory import write_observation
-from test_observation import Log
+from factory import Log, write_observation
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 MARX = {"acisi": [0, 1, 2, 3], "aciss": [4, 5, 6, 7, 8, 9], "hrci": [0]}

@@ -1,9 +1,6 @@
 """HRC-I particle background, piece by piece (§8): lookup, status filter, scaling, subtraction.
 
-``write_background`` writes a background events file in the layout of the CALDB
-``hrciD<date>bkgrndN<version>.fits`` files as far as it is known: an EVENTS table of
-stowed-detector events in chip coordinates (chip_id, chipx, chipy, tdetx, tdety, pha,
-pi, status as 32X) without a time column, EXPOSURE in the header.
+``factory.write_background`` writes the background events files used here.
 """
 
 from __future__ import annotations
@@ -14,11 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_caldb_index import _row, write_index
 
 from fluximage.calib.caldb import index_path
-from fluximage.geometry.caldb_geometry import load_geometry
-from fluximage.geometry.pixlib import chip_to_tdet
 from fluximage.inputs.dmfilter import FilterError
 from fluximage.inputs.hrc_background import (
     BackgroundSource,
@@ -42,68 +36,17 @@ from fluximage.stages.background import (
 )
 
 from conftest import SHARED_DATA
-from factory import DROP, write_events
-from test_observation import Log
+from factory import (
+    Log,
+    background_caldb,
+    caldb_row,
+    write_background,
+    write_caldb_index,
+    write_events,
+)
 
 REAL_HRC_INDEX = SHARED_DATA / "caldb-4.12-pixlib" / "CALDB" / "data/chandra/hrc/caldb.indx"
 SKIP = "so skipping background subtraction."
-
-
-def write_background(
-    path: Path,
-    n: int = 2000,
-    *,
-    exposure: float = 40000.0,
-    seed: int = 7,
-    flagged: int = 0,
-    pi: tuple[int, int] = (0, 256),
-    chip_range: tuple[int, int] = (1, 16384),
-    header: dict | None = None,
-) -> Path:
-    """A background events file; the first ``flagged`` events have status bit 0 set."""
-    rng = np.random.default_rng(seed)
-    chipx = rng.integers(*chip_range, n, endpoint=True).astype(np.int16)
-    chipy = rng.integers(*chip_range, n, endpoint=True).astype(np.int16)
-    tdetx, tdety = chip_to_tdet(load_geometry().instrument("HRC-I"), 0, chipx, chipy)
-    status = np.zeros((n, 32), dtype=bool)
-    status[:flagged, 31] = True
-    cols = [
-        fits.Column(name="chip_id", format="I", array=np.zeros(n, np.int16)),
-        fits.Column(name="chipx", format="I", array=chipx),
-        fits.Column(name="chipy", format="I", array=chipy),
-        fits.Column(name="tdetx", format="J", array=np.rint(tdetx).astype(np.int32)),
-        fits.Column(name="tdety", format="J", array=np.rint(tdety).astype(np.int32)),
-        fits.Column(name="pha", format="I", array=rng.integers(0, 256, n).astype(np.int16)),
-        fits.Column(name="pi", format="I", array=rng.integers(*pi, n).astype(np.int16)),
-        fits.Column(name="status", format="32X", array=status),
-    ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
-    h = hdu.header
-    for key, value in {
-        "TELESCOP": "CHANDRA", "INSTRUME": "HRC", "DETNAM": "HRC-I", "CONTENT": "EVT1",
-        "HDUCLAS1": "EVENTS", "EXPOSURE": exposure, "ONTIME": exposure, "LIVETIME": exposure,
-        "OBJECT": "STOWED", "OBS_ID": "60000", "OBI_NUM": 3,
-    }.items():  # fmt: skip
-        h[key] = value
-    for key, value in (header or {}).items():
-        if value is DROP:
-            h.remove(key, ignore_missing=True)
-        else:
-            h[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
-    return path
-
-
-def background_caldb(root: Path, date: str = "2012-01-01", install: bool = True) -> Path:
-    """A CALDB with one hrc BKGRND dataset; returns where its file belongs."""
-    name = f"hrciD{date}bkgrndN0002.fits"
-    row = _row(name, cnam="BKGRND", vsd=date, inst="HRC", det="HRC-I", sub="hrc/bkgrnd")
-    write_index(root, "hrc", [row], install=False)
-    path = root / "data/chandra/hrc/bkgrnd" / name
-    if install:
-        write_background(path)
-    return path
 
 
 # ---- bkgparams ------------------------------------------------------------------------
@@ -192,11 +135,11 @@ def test_status_filter_messages(header, lines):
 def test_caldb_lookup_by_date_and_detector(tmp_path):
     root = tmp_path / "caldb"
     rows = [
-        _row(f"hrciD{y}-01-01bkgrndN0002.fits", cnam="BKGRND", vsd=f"{y}-01-01",
+        caldb_row(f"hrciD{y}-01-01bkgrndN0002.fits", cnam="BKGRND", vsd=f"{y}-01-01",
              ved=f"{y + 1}-02-01", inst="HRC", det="HRC-I", sub="hrc/bkgrnd")
         for y in (2011, 2012)
     ]  # fmt: skip
-    write_index(root, "hrc", rows, install=True)
+    write_caldb_index(root, "hrc", rows, install=True)
     env = {"CALDB": str(root)}
     head = {"DATE-OBS": "2012-06-15T00:00:00", "DETNAM": "HRC-I", "GRATING": "NONE"}
     status, path = caldb_background(head, env)

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_hrc_background import REAL_HRC_INDEX, background_caldb, write_background
 
 from fluximage import cli
 from fluximage.calib.caldb import index_path
@@ -27,10 +26,12 @@ from fluximage.stages.asphist import read_aspect
 from fluximage.stages.background import reproject_events, subtract
 
 from conftest import SHARED_DATA
+from factory import background_caldb, write_background
 
 SKIP = "so skipping background subtraction."
 PATTERN = "x" * 31 + "0"  # status bit 0 must be clear
 MARX = SHARED_DATA / "marx-sim-hrci"
+REAL_HRC_INDEX = SHARED_DATA / "caldb-4.12-pixlib" / "CALDB" / "data/chandra/hrc/caldb.indx"
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from fluximage.fitsio import list_blocks
 from fluximage.inputs.infile import resolve_infile
 from fluximage.messages import FluximageError
 
-from factory import write_events
-from test_observation import Log
+from factory import Log, write_events
 
 
 @pytest.fixture

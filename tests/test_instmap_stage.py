@@ -18,8 +18,7 @@ from fluximage.products import instmap_hdu
 from fluximage.stages.instmap import geometry_mask, instrument_map, pixel_grid, setup
 
 from conftest import SHARED_DATA
-from factory import write_observation
-from test_observation import Log
+from factory import Log, write_observation
 
 
 def _prepared(tmp_path, monkeypatch, *args):

@@ -7,20 +7,10 @@ import pytest
 from astropy.io import fits
 
 from fluximage.inputs.observation import display_path, read_observation
-from fluximage.messages import FluximageError, Reporter
+from fluximage.messages import FluximageError
 
 from conftest import SHARED_DATA
-from factory import DROP, write_events
-
-
-class Log(Reporter):
-    def __init__(self):
-        super().__init__(verbose=1)
-        self.lines: list[str] = []
-
-    def __call__(self, message: str = "", level: int = 1) -> None:
-        if self.verbose >= level:
-            self.lines.append(message)
+from factory import DROP, Log, write_events
 
 
 def _read(path):

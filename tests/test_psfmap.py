@@ -23,6 +23,7 @@ from fluximage.stages.psfmap import (
 )
 
 from conftest import SHARED_DATA
+from factory import Log
 
 RA0, DEC0, ROLL0 = 187.2779, 2.0524, 45.0
 ACIS_ARCSEC = 0.492
@@ -176,7 +177,6 @@ def test_marx_observation_on_axis_source_pixel(tmp_path):
     from fluximage.inputs.observation import read_observation
     from fluximage.stages.asphist import chip_histogram, max_bins, read_aspect, resolution_xy
 
-    from test_observation import Log
 
     d = SHARED_DATA / "marx-sim-acisi"
     obs = read_observation(str(d / "marx_acisi_evt2.fits"), None, "", Log())

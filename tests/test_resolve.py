@@ -13,8 +13,7 @@ from fluximage.parameters import read_parameters
 from fluximage.paramio import open_params
 
 from conftest import SHARED_DATA
-from factory import write_events, write_observation
-from test_observation import Log
+from factory import Log, write_events, write_observation
 
 EVT = "obs/acis_evt2.fits"
 

@@ -15,24 +15,47 @@ from astropy.io import fits
 
 from fluximage import cli
 
-from factory import write_observation
+from factory import write_background, write_observation
 
 
-@pytest.fixture(scope="module")
-def products(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("verify")
+def _run_in(cwd, make_inputs, args: list[str]):
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        write_observation(cwd / "obs", chips=[7], n=3000)
+        make_inputs(cwd)
         began = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
-        status = cli.main(["obs/acis_evt2.fits", "out/", "bands=csc,broad", "binsize=16",
-                           "cleanup=no", "psfecf=0.9"])  # fmt: skip
-        assert status == 0
+        assert cli.main(args) == 0
     finally:
         os.chdir(old)
-    paths = sorted(cwd / "out" / p for p in os.listdir(cwd / "out"))
-    assert len(paths) > 20
+    return sorted(cwd / "out" / p for p in os.listdir(cwd / "out")), began
+
+
+def _acis(cwd):
+    write_observation(cwd / "obs", chips=[7], n=3000)
+
+
+def _hrci(cwd):
+    from fluximage.simulate import FlatField, simulate
+
+    sim = simulate(cwd / "obs", instrument="HRC-I", sources=[FlatField(3e-5)],
+                   exposure_s=300, seed=3, truth_samples=500)  # fmt: skip
+    (cwd / "obs" / "evt.fits").symlink_to(sim.evt.name)
+    write_background(cwd / "bg.fits", 500, exposure=40000.0)
+
+
+@pytest.fixture(scope="module", params=["acis", "hrci-background"])
+def products(request, tmp_path_factory):
+    """Every product of a cleanup=no run: ACIS with two bands and PSF maps; HRC-I with the
+    particle background subtracted (its events table and images too)."""
+    cwd = tmp_path_factory.mktemp("verify")
+    if request.param == "acis":
+        paths, began = _run_in(cwd, _acis, ["obs/acis_evt2.fits", "out/", "bands=csc,broad",
+                                            "binsize=16", "cleanup=no", "psfecf=0.9"])  # fmt: skip
+        assert len(paths) > 20
+    else:
+        paths, began = _run_in(cwd, _hrci, ["obs/evt.fits", "out/", "binsize=64", "cleanup=no",
+                                            "--background=bg.fits"])  # fmt: skip
+        assert any(p.name == "HRC-I_bkg.fits" for p in paths) and len(paths) > 8
     return paths, began
 
 

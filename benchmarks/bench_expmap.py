@@ -17,14 +17,15 @@ import numpy as np
 
 from fluximage.geometry import Detector, load_geometry
 from fluximage.geometry.grid import automatic_grid
+from fluximage.inputs.aspect import read_aspect
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.observation import read_observation
 from fluximage.messages import Reporter
-from fluximage.stages.asphist import chip_histogram, max_bins, read_aspect, resolution_xy
+from fluximage.stages.asphist import chip_histogram, max_bins, resolution_xy
 from fluximage.stages.expmap import exposure_map, exposure_map_direct
 from fluximage.stages.fov import field_of_view
-from fluximage.stages.instmap import PixelGrid
-from fluximage.stages.instmaps import InstrumentMap
+from fluximage.stages.instmap import InstrumentMap
+from fluximage.stages.mkinstmap import PixelGrid
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CASES = {"acisi": ([0, 1, 2, 3], 3, 8, 1), "hrci": ([0], 0, 32, 32)}

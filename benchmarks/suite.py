@@ -183,7 +183,7 @@ def run_case(case: str, data: Path) -> dict:
 
 def io_floor(infile: str, params: list[str]) -> float:
     """Seconds to read the events and bin one counts image on the run's grid."""
-    from fluximage.inputs.events import EventSource
+    from fluximage.inputs.events import EventSource, band_events
     from fluximage.inputs.resolve import resolve_inputs
     from fluximage.messages import Reporter
     from fluximage.parameters import read_parameters
@@ -201,7 +201,7 @@ def io_floor(infile: str, params: list[str]) -> float:
         obs = replace(inputs.obs, events=replace(inputs.obs.events, data=None))
         events = EventSource(obs, inputs.events.filter)
         start = time.perf_counter()
-        counts_images(events, grid, inputs.bands[:1])
+        counts_images(band_events(events, inputs.bands[:1]), grid, inputs.bands[:1])
         return time.perf_counter() - start
 
 

@@ -23,7 +23,10 @@ from .calib.select import caveats, describe, load_calibration
 from .geometry.caldb_geometry import load_geometry
 from .geometry.grid import Grid, automatic_grid
 from .geometry.pixlib import AspectSamples, Detector
+from .inputs.aspect import AspectSolution, read_aspect, read_dtf
+from .inputs.badpix import read_bad_pixels
 from .inputs.dmfilter import parse_filter
+from .inputs.events import band_events
 from .inputs.mask import Window, read_mask
 from .inputs.observation import sky_data_ranges
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
@@ -39,13 +42,10 @@ from .preflight import (
 from .progress import Progress, ProgressReporter
 from .stages.asphist import (
     AspectHistogram,
-    AspectSolution,
     chip_gti,
     chip_histogram,
     max_bins,
     merge_intervals,
-    read_aspect,
-    read_dtf,
     resolution_xy,
 )
 from .stages.background import (
@@ -61,10 +61,9 @@ from .stages.combine import combine
 from .stages.divide import divide
 from .stages.expmap import exposure_map_parts
 from .stages.fov import ChipFov, field_of_view, fov_method
-from .stages.instmaps import (
+from .stages.instmap import (
     InstrumentMap,
     chip_instrument_maps,
-    detector_name,
     instmap_context,
 )
 from .stages.psfmap import band_psf_spectrum, header_pointing, psf_map
@@ -207,13 +206,13 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     listing = "\n".join(a.path for a in inputs.asol)
     method = fov_method([a.content for a in inputs.asol], listing)
     grid = inputs.grid or _automatic_grid(inputs, detector, frame, aspect, windows, method)
-    check_grid_memory(grid, len(inputs.bands), len(inputs.chips), detector_name(inputs))
+    check_grid_memory(grid, len(inputs.bands), len(inputs.chips), inputs.obs.detector)
     check_aspect_coverage(inputs, aspect, report)
     if calibration is None:
         calibration = load_calibration(obs.header, warn=report)
     report(describe(calibration))
     check_caldb_bad_pixels(inputs, calibration)
-    for line in caveats(calibration, detector_name(inputs), (obs.tstart + obs.tstop) / 2,
+    for line in caveats(calibration, inputs.obs.detector, (obs.tstart + obs.tstop) / 2,
                         band_energies(inputs.bands, inputs.params.units)):  # fmt: skip
         report(line)
     report(f"Calibration: {calibration.source}", level=2)
@@ -227,6 +226,22 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
         else "Running tasks in serial."
     )
     return Plan(inputs, detector, aspect, windows, method, grid, calibration)
+
+
+def _instmap_setup(inputs: Inputs, grid: Grid, cal: Calibration, report: Reporter):
+    """The instrument maps' shared set-up: the bad pixels (the event file's bpix, the
+    CALDB's or none) read once, mkinstmap's pixel grid for the output bin size."""
+    obs = inputs.obs
+    detector, mid_time = obs.detector, (obs.tstart + obs.tstop) / 2
+    path = inputs.badpix.path if inputs.badpix.source == "file" else None
+    if inputs.badpix.source == "caldb":
+        path = cal.bad_pixel_file(detector, mid_time)
+        if cal.bad_pixel_file(detector, obs.tstart) is None:
+            report("WARNING: no CALDB bad-pixel file is available, so no bad pixels are applied.")
+    bad = read_bad_pixels(path) if path else None
+    binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
+    frame_time = float(obs.header.get("EXPTIME", 3.2))
+    return instmap_context(detector, binsize, mid_time, frame_time, bad)
 
 
 def _counted(verb: str, n: int, noun: str, rest: str) -> str:
@@ -290,7 +305,8 @@ def build_graph(
                    f"({obs.sky.x_column}, {obs.sky.y_column}) and {'are' if n > 1 else 'is'} "
                    "not counted")  # fmt: skip
 
-        return counts_images(inputs.events, grid, inputs.bands, nonfinite)
+        events = band_events(inputs.events, inputs.bands)
+        return counts_images(events, grid, inputs.bands, nonfinite)
 
     graph.add("evtbin", evtbin, keep=keep_unclipped)
     counts_task = "evtbin"
@@ -303,13 +319,14 @@ def build_graph(
 
     n = nc * nb
     graph.group("imap", _counted("Creating", n, "instrument map", obsid))
-    graph.add("imap-setup", lambda _: instmap_context(inputs, grid, cal, report), group="imap")
+    graph.add("imap-setup", lambda _: _instmap_setup(inputs, grid, cal, report), group="imap")
 
     def imap(chip: int):
         def task(r):
             step("mkinstmap", f"chip {chip}, bands {bands}, units={params.units}")
             hist = r[f"asphist-chip{chip}"]
-            return chip_instrument_maps(inputs, det, chip, hist, p.windows, cal, r["imap-setup"])
+            return chip_instrument_maps(inputs.bands, params.units, obs.grating, det, chip, hist,
+                                        p.windows, cal, r["imap-setup"])  # fmt: skip
 
         return task
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from .calib.interface import Calibration
 from .geometry.grid import Grid
+from .inputs.aspect import AspectSolution
 from .inputs.bands import read_weights
 from .inputs.resolve import Inputs
 from .messages import FluximageError, Reporter
-from .stages.asphist import AspectSolution, aspect_coverage, chip_gti
-from .stages.instmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
-from .stages.instmaps import detector_name
+from .stages.asphist import aspect_coverage, chip_gti
+from .stages.mkinstmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 
 #: Sky pixels a chip spans, dither included (ACIS 1024 × 0.492″ chips; HRC-I 16384 and HRC-S
 #: 16456 pixels of 0.13175″, sky pixels of the same size).
@@ -46,7 +46,7 @@ def check_caldb_bad_pixels(inputs: Inputs, calibration: Calibration) -> None:
     bad pixels at all (CIAO fails without a CALDB)."""
     if inputs.params.badpixfile.lower() != "caldb":
         return
-    detector = detector_name(inputs)
+    detector = inputs.obs.detector
     if calibration.bad_pixel_file(detector, inputs.obs.tstart) is None:
         where = ("the built-in calibration has none" if not calibration.source.startswith("CALDB")
                  else f"the {calibration.source} has none for {detector}")  # fmt: skip

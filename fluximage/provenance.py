@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from .fitswrite import ascii_text
 from .stages.asphist import resolution_xy
-from .stages.instmap import pixel_grid
-from .stages.instmaps import detector_name, detsubsys
+from .stages.instmap import detsubsys
+from .stages.mkinstmap import pixel_grid
 
 if TYPE_CHECKING:
     from .inputs.bands import Band
@@ -67,7 +67,7 @@ class Steps:
         self.threshold = self.params.threshold_on
         # the intermediates may be gone (cleanup=yes): their settings are made again
         grid = prepared.grid
-        self.detector = detector_name(inputs)
+        self.detector = inputs.obs.detector
         binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
         self.pixelgrid = pixel_grid(self.detector, binsize).text
         self.res_xy = resolution_xy(grid.pixel_arcsec)

@@ -17,6 +17,7 @@ from fluximage.geometry.pixlib import (
     radec_to_sky,
     sky_to_chip,
 )
+from fluximage.inputs.aspect import read_aspect
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.observation import read_observation
 from fluximage.stages import expmap as E
@@ -26,11 +27,10 @@ from fluximage.stages.asphist import (
     chip_histogram,
     histogram,
     max_bins,
-    read_aspect,
     resolution_xy,
 )
-from fluximage.stages.instmap import PixelGrid
-from fluximage.stages.instmaps import InstrumentMap
+from fluximage.stages.instmap import InstrumentMap
+from fluximage.stages.mkinstmap import PixelGrid
 
 from conftest import SHARED_DATA
 from factory import Log

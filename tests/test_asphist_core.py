@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fluximage.geometry.pixlib import AspectSamples
+from fluximage.inputs.aspect import AspectSolution
 from fluximage.inputs.mask import Window, read_mask
 from fluximage.stages.asphist import (
-    AspectSolution,
     dtf_weights,
     good_time_before,
     histogram,
@@ -193,8 +193,8 @@ def test_unique_rows_is_numpys_row_unique():
 def test_an_aspect_solution_with_a_nan_is_refused_with_its_row(tmp_path):
     from astropy.io import fits
 
+    from fluximage.inputs.aspect import read_aspect
     from fluximage.messages import FluximageError
-    from fluximage.stages.asphist import read_aspect
 
     n = 20
     cols = {"time": np.arange(n) * STEP, "ra": np.full(n, 10.0), "dec": np.full(n, 20.0),

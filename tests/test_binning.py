@@ -11,7 +11,7 @@ from fluximage.fitsio import read_columns
 from fluximage.geometry.grid import automatic_grid, parse_grid_text
 from fluximage.inputs.bands import parse_bands
 from fluximage.inputs.dmfilter import parse_filter
-from fluximage.inputs.events import EventSource
+from fluximage.inputs.events import EventSource, band_events
 from fluximage.inputs.observation import read_observation
 from fluximage.products import counts_hdu
 from fluximage.stages.binning import counts_images
@@ -21,6 +21,12 @@ from conftest import SHARED_DATA
 from factory import Log, write_events
 
 GRID = "3500.5:4500.5:8,3500.5:4500.5:8"
+
+
+def binned(src, grid, bands):
+    """The counts images of ``bands`` from the event source ``src``."""
+    bands = list(bands)
+    return counts_images(band_events(src, bands), grid, bands)
 
 
 def _source(path, filt=""):
@@ -33,7 +39,7 @@ def test_counts_match_numpy_with_half_open_energy_ranges(tmp_path):
     src = _source(path)
     grid = parse_grid_text(GRID, 0.492)
     bands = parse_bands("csc,broad", "ACIS")
-    images = counts_images(src, grid, bands)
+    images = binned(src, grid, bands)
     t = fits.getdata(path, 1)
     for band in bands:
         keep = (t["energy"] >= band.lo_kev * 1000) & (t["energy"] < band.hi_kev * 1000)
@@ -53,7 +59,7 @@ def test_user_filter_and_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr("fluximage.inputs.events.DEFAULT_CHUNK_ROWS", 333)
     src = _source(path, "[ccd_id=7]")
     grid = parse_grid_text(GRID, 0.492)
-    img = counts_images(src, grid, parse_bands("broad", "ACIS"))["broad"]
+    img = binned(src, grid, parse_bands("broad", "ACIS"))["broad"]
     t = fits.getdata(path, 1)
     keep = (t["ccd_id"] == 7) & (t["energy"] >= 500) & (t["energy"] < 7000)
     inside = keep & (t["x"] >= 3500.5) & (t["x"] < 4500.5) & (t["y"] >= 3500.5) & (t["y"] < 4500.5)
@@ -71,7 +77,7 @@ def test_grating_data_keep_zeroth_order_only(tmp_path):
         hdul[1].header[f"TNULL{names.index('tg_m') + 1}"] = -99
     src = _source(path)
     grid = parse_grid_text(GRID, 0.492)
-    img = counts_images(src, grid, parse_bands("broad", "ACIS"))["broad"]
+    img = binned(src, grid, parse_bands("broad", "ACIS"))["broad"]
     t = fits.getdata(path, 1)
     keep = ((t["tg_m"] == 0) | (t["tg_m"] == -99)) & (t["energy"] >= 500) & (t["energy"] < 7000)
     ref, _, _ = np.histogram2d(t["y"][keep], t["x"][keep], bins=[grid.y.edges(), grid.x.edges()])
@@ -88,11 +94,11 @@ def test_hrc_wide_band_needs_no_pi_column(tmp_path):
         )
     src = _source(tmp_path / "nopi.fits")
     grid = parse_grid_text(GRID, 0.1318)
-    img = counts_images(src, grid, parse_bands("wide", "HRC"))["wide"]
+    img = binned(src, grid, parse_bands("wide", "HRC"))["wide"]
     t = fits.getdata(path, 1)
     inside = (t["x"] >= 3500.5) & (t["x"] < 4500.5) & (t["y"] >= 3500.5) & (t["y"] < 4500.5)
     assert img.sum() == inside.sum()
-    img = counts_images(_source(path), grid, parse_bands("30:200:1", "HRC"))["30-200"]
+    img = binned(_source(path), grid, parse_bands("30:200:1", "HRC"))["30-200"]
     sel = inside & (t["pi"] >= 30) & (t["pi"] <= 200)  # integer column: both ends in
     assert img.sum() == sel.sum()
 
@@ -102,7 +108,7 @@ def test_counts_header(tmp_path):
     src = _source(path)
     grid = parse_grid_text(GRID, 0.492)
     band = parse_bands("0.5:2:1", "ACIS")[0]
-    hdu = counts_hdu(src.obs, grid, band, counts_images(src, grid, [band])["0.5-2"])
+    hdu = counts_hdu(src.obs, grid, band, binned(src, grid, [band])["0.5-2"])
     t = Transaction()
     t.write(str(tmp_path / "c.img"), hdu)
     t.commit()
@@ -144,7 +150,7 @@ def _events_land_in_their_pixels(evt_path, filt, grid_text=None, binsize=8, arcs
     else:
         grid = parse_grid_text(grid_text, arcsec)
     band = parse_bands("wide" if obs.instrument == "HRC" else "0.1:10:1", obs.instrument)[0]
-    image = counts_images(src, grid, [band])[band.label]
+    image = binned(src, grid, [band])[band.label]
     hdu = counts_hdu(obs, grid, band, image)
     evt_wcs = WCS(naxis=2)
     evt_wcs.wcs.ctype = list(obs.sky.ctype)

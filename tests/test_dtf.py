@@ -14,10 +14,11 @@ import pytest
 from astropy.io import fits
 
 import fluximage
+from fluximage.inputs.aspect import read_aspect, read_dtf
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.observation import display_path, read_observation
 from fluximage.simulate import FlatField, simulate
-from fluximage.stages.asphist import chip_histogram, read_aspect, read_dtf
+from fluximage.stages.asphist import chip_histogram
 
 from factory import Log, write_asol, write_events
 

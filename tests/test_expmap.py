@@ -27,8 +27,8 @@ from fluximage.geometry.pixlib import (
 from fluximage.inputs.regions import Polygon
 from fluximage.stages import expmap as E
 from fluximage.stages import expmap_lookup as L
-from fluximage.stages.instmap import PixelGrid
-from fluximage.stages.instmaps import InstrumentMap
+from fluximage.stages.instmap import InstrumentMap
+from fluximage.stages.mkinstmap import PixelGrid
 
 from exposure_factory import (
     DEC0,

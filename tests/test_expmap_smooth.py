@@ -10,8 +10,8 @@ import pytest
 from fluximage.stages import expmap as E
 from fluximage.stages import expmap_lookup as L
 from fluximage.stages import expmap_smooth as S
-from fluximage.stages.instmap import PixelGrid
-from fluximage.stages.instmaps import InstrumentMap
+from fluximage.stages.instmap import InstrumentMap
+from fluximage.stages.mkinstmap import PixelGrid
 
 from exposure_factory import (
     detector,
@@ -239,7 +239,7 @@ def test_maps_made_side_by_side_are_looked_up_without_a_copy(dithered):
     with the same sums as separate maps; any other arrangement is copied."""
     from dataclasses import replace
 
-    from fluximage.stages.instmaps import side_by_side
+    from fluximage.stages.instmap import side_by_side
 
     det, frame, chip, hist, grid = dithered
     pixels = PixelGrid(1024, 1024, 1)

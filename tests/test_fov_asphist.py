@@ -9,6 +9,7 @@ from scipy.spatial import ConvexHull
 
 from fluximage.fitsio import read_columns
 from fluximage.geometry import AspectSamples, Detector, load_geometry
+from fluximage.inputs.aspect import read_aspect
 from fluximage.inputs.dmfilter import parse_filter
 from fluximage.inputs.mask import read_mask
 from fluximage.inputs.observation import read_observation
@@ -19,7 +20,7 @@ from fluximage.parameters import read_parameters
 from fluximage.paramio import open_params
 from fluximage.pipeline import prepare
 from fluximage.products import asphist_hdu, fov_hdu
-from fluximage.stages.asphist import chip_histogram, max_bins, read_aspect, resolution_xy
+from fluximage.stages.asphist import chip_histogram, max_bins, resolution_xy
 from fluximage.stages.fov import (
     convex_hull,
     convex_hull_direct,

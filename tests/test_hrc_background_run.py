@@ -19,10 +19,10 @@ from fluximage import cli
 from fluximage.calib.caldb import index_path
 from fluximage.geometry.caldb_geometry import load_geometry
 from fluximage.geometry.pixlib import Detector, SkyFrame
+from fluximage.inputs.aspect import read_aspect
 from fluximage.inputs.hrc_background import history_commands
 from fluximage.inputs.observation import display_path
 from fluximage.simulate import FlatField, PointSource, simulate
-from fluximage.stages.asphist import read_aspect
 from fluximage.stages.background import reproject_events, subtract
 
 from conftest import SHARED_DATA

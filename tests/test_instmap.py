@@ -12,7 +12,7 @@ from fluximage.geometry import AspectSamples, Detector, load_geometry
 from fluximage.inputs.badpix import bad_pixel_mask
 from fluximage.inputs.bands import parse_bands
 from fluximage.inputs.mask import Window, read_mask
-from fluximage.stages.instmap import (
+from fluximage.stages.mkinstmap import (
     PixelGrid,
     geometry_mask,
     instrument_map,
@@ -128,7 +128,7 @@ def test_weighted_map_is_the_sum_with_the_weights_as_given(tmp_path):
     """mkinstmap sums W_i · I(E_i) with the file's weights, not renormalised: weights 2 and 6
     give 2·I(1 keV) + 6·I(2 keV), and the same file scaled by 3 gives 3 times the map (in
     the whole-map and the blocked paths alike)."""
-    from fluximage.stages.instmap import blocked_instrument_maps, geometry_rows
+    from fluximage.stages.mkinstmap import blocked_instrument_maps, geometry_rows
 
     det, offsets = _acis()
     grid = pixel_grid("ACIS", 8)
@@ -206,28 +206,28 @@ def test_a_map_too_big_for_memory_is_a_clear_error(monkeypatch):
     16384² HRC-I grid needs the float32 map and little more (about 1.05 GB); on a machine
     with less memory it is a clear error."""
     from fluximage.messages import FluximageError
-    from fluximage.stages import instmap
+    from fluximage.stages import mkinstmap
 
     grid = pixel_grid("HRC-I", 1)
-    need = instmap.memory_needed(grid)
+    need = mkinstmap.memory_needed(grid)
     assert 1.0 * 2**30 < need < 1.1 * 2**30
-    monkeypatch.setattr(instmap, "physical_memory", lambda: 1 * 2**30)
+    monkeypatch.setattr(mkinstmap, "physical_memory", lambda: 1 * 2**30)
     with pytest.raises(FluximageError) as err:
-        instmap.check_memory("HRC-I", grid, 1)
+        mkinstmap.check_memory("HRC-I", grid, 1)
     assert str(err.value).startswith(
         "The HRC-I instrument map for binsize=1 has 16384 by 16384 pixels"
     )
     assert "use a larger binsize" in str(err.value)
-    monkeypatch.setattr(instmap, "physical_memory", lambda: 24 * 2**30)
-    instmap.check_memory("HRC-I", grid, 1)  # fits in 24 GB now
-    instmap.check_memory("HRC-I", pixel_grid("HRC-I", 32), 32)  # 512 x 512: fine
-    instmap.check_memory("ACIS", pixel_grid("ACIS", 1), 1)
+    monkeypatch.setattr(mkinstmap, "physical_memory", lambda: 24 * 2**30)
+    mkinstmap.check_memory("HRC-I", grid, 1)  # fits in 24 GB now
+    mkinstmap.check_memory("HRC-I", pixel_grid("HRC-I", 32), 32)  # 512 x 512: fine
+    mkinstmap.check_memory("ACIS", pixel_grid("ACIS", 1), 1)
 
 
 def test_blocked_map_equals_the_whole_map():
     """Row blocks (including rows with no good pixel, which are skipped) give exactly the
     map made in one piece, binned (HRC-I style) and unbinned (ACIS)."""
-    from fluximage.stages.instmap import PixelGrid, blocked_instrument_maps, geometry_rows
+    from fluximage.stages.mkinstmap import PixelGrid, blocked_instrument_maps, geometry_rows
 
     cal = FakeCalibration()
     for instrument, detector, chip, grid, windows in (
@@ -265,7 +265,7 @@ def test_blocked_map_equals_the_whole_map():
 def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsize):
     """Windows are filled as rectangles and rows are counted a few at a time; the result is
     the fraction of chip pixels that every window test and the bad-pixel mask leave good."""
-    import fluximage.stages.instmap as I
+    import fluximage.stages.mkinstmap as I
 
     det, _ = _acis()
     rng = np.random.default_rng(2)
@@ -288,7 +288,7 @@ def test_good_fraction_in_small_blocks_equals_the_pixel_test(monkeypatch, binsiz
 def test_bad_rectangles_of_any_size_equal_the_mask():
     """Rectangles (single pixels, blocks, ones reaching past the chip) applied a few rows at
     a time leave exactly the pixels a full-resolution mask leaves."""
-    import fluximage.stages.instmap as I
+    import fluximage.stages.mkinstmap as I
 
     det, _ = _acis()
     rects = np.array([[5, 40, 3, 9], [1000, 1100, 1020, 1030], [0, 2, 500, 500],
@@ -307,7 +307,7 @@ def test_bad_rectangles_of_any_size_equal_the_mask():
 
 
 def test_a_broadcast_uniformity_of_one_is_not_multiplied_and_fresh_vignetting_is_reused():
-    from fluximage.stages.instmap import _broadcast_one, _own_float64
+    from fluximage.stages.mkinstmap import _broadcast_one, _own_float64
 
     assert _broadcast_one(np.broadcast_to(1.0, (4, 5)))
     assert not _broadcast_one(np.broadcast_to(0.5, (4, 5)))
@@ -327,7 +327,7 @@ def test_the_azimuth_is_computed_only_for_a_vignetting_that_uses_it():
     """A calibration whose vignetting depends on φ gets it in the blocked maps (equal to
     the whole map made with φ); one that does not is given None, with the same θ."""
     from fluximage.geometry.pixlib import chip_off_axis
-    from fluximage.stages.instmap import blocked_instrument_maps, geometry_rows
+    from fluximage.stages.mkinstmap import blocked_instrument_maps, geometry_rows
 
     class Azimuthal(FakeCalibration):
         vignetting_uses_azimuth = True
@@ -366,7 +366,7 @@ def test_blocked_maps_of_many_energies_equal_the_whole_maps(tmp_path, monkeypatc
     """Monochromatic and weighted bands together, more energies than one contamination call
     takes, a contaminant that varies over the chip and with energy, and a dead area: each
     blocked map equals the map made in one piece, band by band."""
-    import fluximage.stages.instmap as I
+    import fluximage.stages.mkinstmap as I
 
     class Varying(FakeCalibration):
         def contamination(self, chip, e, x, y, t):

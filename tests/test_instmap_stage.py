@@ -15,7 +15,7 @@ from fluximage.parameters import read_parameters
 from fluximage.paramio import open_params
 from fluximage.pipeline import prepare
 from fluximage.products import instmap_hdu
-from fluximage.stages.instmap import geometry_mask, instrument_map, pixel_grid, setup
+from fluximage.stages.mkinstmap import geometry_mask, instrument_map, pixel_grid, setup
 
 from conftest import SHARED_DATA
 from factory import Log, write_observation

@@ -173,9 +173,10 @@ def test_pointing_helpers():
 @pytest.mark.skipif(not (SHARED_DATA / "marx-sim-acisi").is_dir(), reason="../shared/data absent")
 def test_marx_observation_on_axis_source_pixel(tmp_path):
     """The MARX ACIS-I run: the on-axis point source's pixel has the on-axis PSF size."""
+    from fluximage.inputs.aspect import read_aspect
     from fluximage.inputs.dmfilter import parse_filter
     from fluximage.inputs.observation import read_observation
-    from fluximage.stages.asphist import chip_histogram, max_bins, read_aspect, resolution_xy
+    from fluximage.stages.asphist import chip_histogram, max_bins, resolution_xy
 
 
     d = SHARED_DATA / "marx-sim-acisi"

@@ -21,6 +21,7 @@ from fluximage.geometry import (
     tdet_to_chip,
 )
 from fluximage.inputs.ancillary import check_aspect_file
+from fluximage.inputs.aspect import read_aspect, read_dtf
 from fluximage.inputs.badpix import bad_pixel_mask
 from fluximage.inputs.bands import read_weights
 from fluximage.inputs.mask import Window, read_mask
@@ -36,7 +37,6 @@ from fluximage.simulate import (
     simulate,
 )
 from fluximage.simulate.instrument import lissajous
-from fluximage.stages.asphist import read_aspect, read_dtf
 
 RA, DEC, ROLL = 187.25, 2.05, 45.0
 QUIET = Reporter(verbose=0)

@@ -20,8 +20,8 @@ from fluximage.geometry.pixlib import SkyFrame, chip_off_axis, chip_to_sky, sky_
 from fluximage.inputs.bands import parse_bands
 from fluximage.stages import expmap as E
 from fluximage.stages.asphist import AspectHistogram
-from fluximage.stages.instmap import PixelGrid, blocked_instrument_maps, geometry_rows
-from fluximage.stages.instmaps import InstrumentMap
+from fluximage.stages.instmap import InstrumentMap
+from fluximage.stages.mkinstmap import PixelGrid, blocked_instrument_maps, geometry_rows
 
 from conftest import SHARED_DATA
 

@@ -125,3 +125,24 @@ class EventSource:
         for chunk in self.iter_chunks([column], extra, chunk_rows):
             found.update(int(v) for v in np.unique(chunk[column]))
         return sorted(found)
+
+
+@dataclass(frozen=True)
+class BandEvents:
+    """The events the counts images are made of: chunks of the sky and band columns of
+    the events that pass the user's and the counting filters (read as they are used)."""
+
+    chunks: Iterable[dict[str, np.ndarray]]
+    nulls: dict[str, int]  # TNULL of integer columns, for the bands' filters
+    x_column: str
+    y_column: str
+
+
+def band_events(events: EventSource, bands: Iterable[Band]) -> BandEvents:
+    """:class:`BandEvents` of ``events`` for ``bands`` (one pass over the file)."""
+    obs = events.obs
+    columns = [obs.sky.x_column, obs.sky.y_column]
+    wanted = {c for b in bands for c in band_filter(b).columns}
+    columns += sorted(wanted - set(columns))
+    chunks = events.iter_chunks(columns, counting_filters(obs))
+    return BandEvents(chunks, events.nulls, obs.sky.x_column, obs.sky.y_column)

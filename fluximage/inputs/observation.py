@@ -100,6 +100,11 @@ class Observation:
         return self.detnam
 
     @property
+    def detector(self) -> str:
+        """ACIS, HRC-I or HRC-S: the detector whose calibration and geometry apply."""
+        return "ACIS" if self.instrument == "ACIS" else str(self.hrc_detector)
+
+    @property
     def default_binsize(self) -> int:
         return DEFAULT_BINSIZE[self.instrument]
 

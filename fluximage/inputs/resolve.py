@@ -24,7 +24,7 @@ from ..parameters import (
     check_psfecf,
     resolve_tmpdir,
 )
-from ..stages.instmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
+from ..stages.mkinstmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 from ..stages.threshold import check_cut
 from .ancillary import (
     AspectFile,

@@ -6,7 +6,7 @@ the mid-time of a frame); positions from the source shape; the aspect interpolat
 at each time.  RA/Dec → DET → the chip whose plane the ray meets (pixlib).  A photon
 survives if it lands inside the active window on a good pixel, and then with
 probability ``live × A(E, chip pixel) / A_ref``, where ``A`` is computed by the very
-function that fills an instrument-map pixel (:func:`~fluximage.stages.instmap.
+function that fills an instrument-map pixel (:func:`~fluximage.stages.mkinstmap.
 monochromatic_map`, at the pixel centre, for the photon's detector offsets) and
 ``live`` is DTCOR (ACIS) or the DTF at that time (HRC).  The event's DET and sky
 positions come from a random position within its chip pixel, with the aspect at the
@@ -34,7 +34,7 @@ from ..geometry.pixlib import (
     radec_to_det,
 )
 from ..inputs.mask import Window
-from ..stages.instmap import InstmapSetup, PixelGrid, monochromatic_map
+from ..stages.mkinstmap import InstmapSetup, PixelGrid, monochromatic_map
 from .instrument import ACIS_PI_EV, BadRegion, ObservationPlan
 from .sources import Source, Spectrum, draw_positions, photon_rate, separation_arcmin
 

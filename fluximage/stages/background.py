@@ -21,13 +21,14 @@ from astropy.io import fits
 from ..fitsio import iter_rows, open_block, read_columns
 from ..geometry.grid import Grid
 from ..geometry.pixlib import Detector, SkyFrame, chip_to_det, det_to_sky, interpolate_aspect
+from ..inputs.aspect import AspectSolution
 from ..inputs.bands import Band
 from ..inputs.dmfilter import EventFilter, parse_filter
 from ..inputs.events import band_filter
 from ..inputs.hrc_background import BackgroundSource, report_status_filter
 from ..inputs.observation import Observation
 from ..messages import FluximageError, Reporter
-from .asphist import AspectSolution, chip_gti, merge_intervals
+from .asphist import chip_gti, merge_intervals
 
 #: Event-header keywords copied onto the background events (OBI_NUM removed when absent).
 COPIED_KEYWORDS = (

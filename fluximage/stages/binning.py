@@ -1,7 +1,7 @@
 """Counts images: the events of each band binned on the output grid (dmcopy binning).
 
-One pass over the (filtered) events makes every band's image, reading only the
-sky columns and the band columns, in chunks.
+One pass over the (filtered) events makes every band's image, from chunks of the
+sky and band columns (:func:`fluximage.inputs.events.band_events` reads them).
 """
 
 from __future__ import annotations
@@ -12,35 +12,30 @@ import numpy as np
 
 from ..geometry.grid import Grid
 from ..inputs.bands import Band
-from ..inputs.events import EventSource, band_filter, counting_filters
+from ..inputs.events import BandEvents, band_filter
 
 
 def counts_images(
-    events: EventSource,
+    events: BandEvents,
     grid: Grid,
     bands: list[Band] | tuple[Band, ...],
     on_nonfinite: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """One int32 image per band label, binned with CIAO's edge rule.
 
-    ACIS data taken with a grating keep only zeroth-order events (tg_m=0 or null).
-    Events whose sky position is not finite (NaN, infinite) are not counted; their number
-    goes to ``on_nonfinite`` once, when there are any.
+    ``events`` are those that count (ACIS grating data: zeroth order only).  Events
+    whose sky position is not finite (NaN, infinite) are not counted; their number goes
+    to ``on_nonfinite`` once, when there are any.
     """
-    obs = events.obs
-    extra = counting_filters(obs)
     filters = {b.label: band_filter(b) for b in bands}
-    columns = [obs.sky.x_column, obs.sky.y_column]
-    columns += sorted({c for f in filters.values() for c in f.columns} - set(columns))
     images = {label: np.zeros(grid.shape, dtype=np.int32) for label in filters}
-    nulls = events.nulls
     nonfinite = 0
-    for chunk in events.iter_chunks(columns, extra):
-        x, y = chunk[obs.sky.x_column], chunk[obs.sky.y_column]
+    for chunk in events.chunks:
+        x, y = chunk[events.x_column], chunk[events.y_column]
         nonfinite += int(np.count_nonzero(~(np.isfinite(x) & np.isfinite(y))))
         pixel = grid.flat_index(x, y)
         for label, f in filters.items():
-            grid.bin_index(pixel[f.mask(chunk, nulls)], out=images[label])
+            grid.bin_index(pixel[f.mask(chunk, events.nulls)], out=images[label])
     if nonfinite and on_nonfinite is not None:
         on_nonfinite(nonfinite)
     return images

@@ -71,7 +71,7 @@ from .expmap_transforms import (  # noqa: F401  (fit_bin_transforms etc. re-expo
     fit_projective,
     fit_sky_to_chip,
 )
-from .instmaps import InstrumentMap
+from .instmap import InstrumentMap
 
 CHUNK_ELEMENTS = 1 << 16  # pixels × bins handled at once by the fast path (cache-sized)
 _BIN_BLOCK = 32  # bins per block

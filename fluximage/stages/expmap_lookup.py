@@ -11,7 +11,7 @@ from functools import cached_property
 import numpy as np
 
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, sky_to_chip
-from .instmaps import InstrumentMap
+from .instmap import InstrumentMap
 
 
 @dataclass(frozen=True, eq=False)

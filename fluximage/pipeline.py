@@ -27,6 +27,7 @@ from .inputs.aspect import AspectSolution, read_aspect, read_dtf
 from .inputs.badpix import read_bad_pixels
 from .inputs.dmfilter import parse_filter
 from .inputs.events import band_events
+from .inputs.hrc_background import open_background_events, report_status_filter
 from .inputs.mask import Window, read_mask
 from .inputs.observation import sky_data_ranges
 from .inputs.resolve import Inputs, remove_if_empty, resolve_inputs
@@ -49,11 +50,14 @@ from .stages.asphist import (
     resolution_xy,
 )
 from .stages.background import (
+    BACKGROUND_CHUNK_ROWS,
     Subtraction,
+    background_columns,
     background_seed,
     particle_scale,
     reproject_background,
     subtract_background,
+    tailored_header,
     time_scale,
 )
 from .stages.binning import counts_images
@@ -400,8 +404,19 @@ def _background_tasks(graph: TaskGraph, p: Plan, report: Reporter, step, keep_al
 
     def reproject(_):
         step("reproject_events", f"infile={source.spec} match={obs.path} random={seed}")
-        return reproject_background(source, obs, inputs.events.filter, p.detector, p.aspect,
-                                    p.grid, inputs.bands, seed, write, report)  # fmt: skip
+        statfilt = report_status_filter(obs.header, obs.path, obs.obsid_label, report)
+        events = open_background_events(source)
+        header = tailored_header(events.header, obs.header, statfilt)
+        selection = [parse_filter(source.filter_text, context=source.spec), parse_filter(statfilt)]
+        particle = parse_filter(source.bkgparams, context=f"bkgparams={source.bkgparams}")
+        columns = background_columns(events, selection, particle, inputs.bands, write)
+        gtis = chip_gti(obs, 0, inputs.events.filter)
+        if len(gtis) == 0:
+            gtis = np.array([[obs.tstart, obs.tstop]])
+        return reproject_background(
+            events, events.chunks(columns, BACKGROUND_CHUNK_ROWS), header, selection, particle,
+            gtis, p.detector, obs.sky.frame, p.aspect, p.grid, inputs.bands, seed, write,
+        )  # fmt: skip
 
     def subtract(r):
         events, bkg_name = r[REPROJECT], inputs.names.hrci_background_events

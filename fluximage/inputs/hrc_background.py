@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 
 from ..calib.caldb import CaldbError, index_path, read_index, select_rows
+from ..fitsio import Block, iter_rows, open_block, read_columns
 from ..messages import FluximageError, Reporter
 from .dmfilter import parse_filter, split_filespec
 from .observation import Observation
@@ -205,3 +207,48 @@ def report_status_filter(header: fits.Header, evt: str, label: str, report: Repo
     else:
         report(f"Background filter (obsid {label}): {text}")
     return text
+
+
+# ---- the background events file -------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BackgroundEvents:
+    """The background events file of a :class:`BackgroundSource`, opened: its header and
+    columns; the rows are read a chunk at a time by :meth:`chunks`."""
+
+    block: Block
+
+    @property
+    def header(self) -> fits.Header:
+        return self.block.header
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The columns as the file names them, in order."""
+        return tuple(c.name for c in self.block.columns.values())
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Lower-case column names, in order."""
+        return tuple(self.block.columns)
+
+    @property
+    def nulls(self) -> dict[str, int]:
+        """TNULL of integer columns (for ``Null`` in filters)."""
+        return {k: int(c.tnull) for k, c in self.block.columns.items() if c.tnull is not None}
+
+    def chunks(self, columns: list[str], chunk_rows: int) -> Iterator[dict[str, np.ndarray]]:
+        """``{lower-case name: values}`` of successive chunks of rows."""
+        return iter_rows(self.block, columns, chunk_rows)
+
+    def read(self, columns: list[str]) -> dict[str, np.ndarray]:
+        return read_columns(self.block, columns)
+
+
+def open_background_events(source: BackgroundSource) -> BackgroundEvents:
+    """The background file's events table (its block as named in an override)."""
+    block = open_block(source.path, source.block)
+    if not block.is_table:
+        raise FluximageError(f"{source.path} is an image, not a table!")
+    return BackgroundEvents(block)

@@ -18,17 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
-from ..fitsio import iter_rows, open_block, read_columns
 from ..geometry.grid import Grid
 from ..geometry.pixlib import Detector, SkyFrame, chip_to_det, det_to_sky, interpolate_aspect
 from ..inputs.aspect import AspectSolution
 from ..inputs.bands import Band
-from ..inputs.dmfilter import EventFilter, parse_filter
+from ..inputs.dmfilter import EventFilter
 from ..inputs.events import band_filter
-from ..inputs.hrc_background import BackgroundSource, report_status_filter
-from ..inputs.observation import Observation
-from ..messages import FluximageError, Reporter
-from .asphist import chip_gti, merge_intervals
+from ..inputs.hrc_background import BackgroundEvents, BackgroundSource
+from ..messages import FluximageError
+from .asphist import merge_intervals
 
 #: Event-header keywords copied onto the background events (OBI_NUM removed when absent).
 COPIED_KEYWORDS = (
@@ -37,7 +35,7 @@ COPIED_KEYWORDS = (
     "BTIMDRFT", "BTIMNULL", "BTIMRATE", "OBI_NUM",
 )  # fmt: skip
 TIME_KEYWORDS = ("ONTIME", "LIVETIME", "EXPOSURE")  # copied onto the subtracted image
-CHUNK_ROWS = 250_000  # background events reprojected at a time (memory ~100 MB)
+BACKGROUND_CHUNK_ROWS = 250_000  # background events reprojected at a time (memory ~100 MB)
 REPROJECTED = ("time", "detx", "dety", "x", "y")  # columns the reprojection sets
 
 
@@ -102,59 +100,66 @@ class ReprojectedBackground:
     names: tuple[str, ...] = ()  # column names as in the file, in order
 
 
+def background_columns(
+    events: BackgroundEvents, selection: list[EventFilter], particle: EventFilter,
+    bands: Iterable[Band], keep_events: bool,
+) -> list[str]:  # fmt: skip
+    """The columns to read from the background file: chip position, the selection
+    filters' (on the file's columns), the particle and band filters' that the
+    reprojection does not make, and with ``keep_events`` every column."""
+    needed = [c for c in ("chip_id", "chipx", "chipy") if c != "chip_id" or c in events.columns]
+    for f in selection:
+        needed += sorted(f.columns)
+    for f in [particle, *(band_filter(b) for b in bands)]:
+        needed += sorted(f.columns - set(REPROJECTED))
+    if keep_events:
+        needed += list(events.columns)
+    return list(dict.fromkeys(needed))
+
+
 def reproject_background(
-    source: BackgroundSource,
-    obs: Observation,
-    event_filter: EventFilter,
+    events: BackgroundEvents,
+    chunks: Iterable[dict[str, np.ndarray]],
+    header: fits.Header,
+    selection: list[EventFilter],
+    particle: EventFilter,
+    gtis: np.ndarray,
     det: Detector,
+    frame: SkyFrame,
     aspect: AspectSolution,
     grid: Grid,
     bands: Iterable[Band],
     seed: int,
     keep_events: bool,
-    report: Reporter,
 ) -> ReprojectedBackground:
-    """Filter, reproject and bin the background events of ``source`` (§8 step 3).
+    """Filter, reproject and bin the background events (§8 step 3).
 
-    ``keep_events`` keeps every column of every event for writing PHRC-I_bkg.fits.
+    ``chunks``: the file's rows of :func:`background_columns`; ``header``: the tailored
+    header (:func:`tailored_header`); ``selection``: the override's filter and the status
+    filter; ``particle``: the bkgparams filter; ``gtis``: the observation's good time
+    (s), where the events are given random times.  ``keep_events`` keeps every column
+    of every event for writing PHRC-I_bkg.fits.
     """
-    statfilt = report_status_filter(obs.header, obs.path, obs.obsid_label, report)
-    block = open_block(source.path, source.block)
-    if not block.is_table:
-        raise FluximageError(f"{source.path} is an image, not a table!")
-    header = tailored_header(block.header, obs.header, statfilt)
-    selection = [parse_filter(source.filter_text, context=source.spec), parse_filter(statfilt)]
-    particle = parse_filter(source.bkgparams, context=f"bkgparams={source.bkgparams}")
+    statfilt = str(header.get("STATFILT", ""))
     bands = list(bands)
     filters = {b.label: band_filter(b) for b in bands}
-    chip_col = "chip_id" if block.has_column("chip_id") else None
-    needed = [c for c in (chip_col, "chipx", "chipy") if c]
-    for f in selection:  # on the file's own columns
-        needed += sorted(f.columns)
-    for f in [particle, *filters.values()]:  # after the reprojection
-        needed += sorted(f.columns - set(REPROJECTED))
-    if keep_events:
-        needed += list(block.columns)
-    needed = list(dict.fromkeys(needed))
-    nulls = {k: int(c.tnull) for k, c in block.columns.items() if c.tnull is not None}
-    gtis = chip_gti(obs, 0, event_filter)
-    if len(gtis) == 0:
-        gtis = np.array([[obs.tstart, obs.tstop]])
+    has_chip = "chip_id" in events.columns
+    nulls = events.nulls
     rng = np.random.default_rng(seed)
     chips = set(det.instrument.chip_ids)
     images = {label: np.zeros(grid.shape, dtype=np.int32) for label in filters}
     kept: dict[str, list[np.ndarray]] = {}
     n_events = n_particle = 0
-    for chunk in iter_rows(block, needed, CHUNK_ROWS):
+    for chunk in chunks:
         n = len(chunk["chipx"])
-        chip = chunk[chip_col] if chip_col else np.zeros(n, dtype=np.int16)
+        chip = chunk["chip_id"] if has_chip else np.zeros(n, dtype=np.int16)
         keep = np.isin(chip, list(chips))
         for f in selection:
             keep &= f.mask(chunk, nulls)
         chunk = {k: v[keep] for k, v in chunk.items()}
         times = random_good_times(int(keep.sum()), gtis, rng)
         detx, dety, x, y = reproject_events(
-            det, obs.sky.frame, aspect, chip[keep], chunk["chipx"], chunk["chipy"], times
+            det, frame, aspect, chip[keep], chunk["chipx"], chunk["chipy"], times
         )
         chunk.update(time=times, detx=detx, dety=dety, x=x, y=y)
         n_events += len(times)
@@ -163,16 +168,16 @@ def reproject_background(
         for label, f in filters.items():
             grid.bin_index(pixel[f.mask(chunk, nulls)], out=images[label])
         if keep_events:
-            for name in dict.fromkeys([*block.columns, *REPROJECTED]):
+            for name in dict.fromkeys([*events.columns, *REPROJECTED]):
                 kept.setdefault(name, []).append(chunk[name])
     names: tuple[str, ...] = ()
     columns = None
     if keep_events:
-        added = [c for c in REPROJECTED if c not in block.columns]
-        names = tuple([*(c.name for c in block.columns.values()), *added])
+        added = [c for c in REPROJECTED if c not in events.columns]
+        names = (*events.column_names, *added)
         columns = {k: np.concatenate(v) for k, v in kept.items()}
         if not kept:  # a background file without events
-            columns = read_columns(block, list(block.columns))
+            columns = events.read(list(events.columns))
             columns.update({c: np.zeros(0) for c in REPROJECTED})
     return ReprojectedBackground(header, images, n_events, n_particle, statfilt, columns, names)
 

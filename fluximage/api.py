@@ -16,6 +16,9 @@ from .messages import FluximageError, Reporter
 from .parameters import Options, read_parameters
 from .paramio import ParamError, from_file, package_param_dir, python_to_text
 
+__all__ = ["LIST_PARAMETERS", "check_python_type", "run", "run_texts"]
+
+
 
 def run(
     infile: str | Path,
@@ -23,14 +26,45 @@ def run(
     *,
     background_file: str | None = None,
     **params: object,
-) -> object:
-    """Run fluximage; parameters by their full names with Python values.
+) -> pipeline.Result:
+    """Run fluximage on one event file, as the command line does.
 
-    ``binsize=None`` means INDEF, booleans may be ``True``/``False``, ``bands``
-    may be a list.  Raises :class:`FluximageError` for bad input.  The returned
-    :class:`pipeline.Result` holds the files written and every image made, in
-    memory, including the intermediates that ``cleanup=yes`` does not write.
-    ``background_file`` is the command line's ``--background=FILE`` (HRC-I).
+    Parameters
+    ----------
+    infile : str or path-like
+        The event file, with a Data Model filter if wanted
+        (``"evt2.fits[ccd_id=7]"``), or a directory holding one (``primary/``,
+        ``repro/``), as for the command line.
+    outroot : str or path-like
+        Where the products go: a directory ending in ``/``, a prefix, or ``"."``.
+    background_file : str, optional
+        The command line's ``--background=FILE``: the HRC-I particle-background
+        events to subtract instead of the CALDB's.
+    **params
+        Any other fluximage parameter by its full name, with a Python value:
+        ``bands="csc"`` or ``bands=["broad", "soft"]``, ``binsize=4`` (``None`` is
+        INDEF), ``cleanup=False``, ``psfecf=0.9`` ...  The installed defaults are
+        used for the rest; the user's ``pset`` values (PFILES) are neither read nor
+        written.
+
+    Returns
+    -------
+    Result
+        The files written (``result.files.paths``) and every image made, in memory,
+        including the intermediates that ``cleanup=yes`` does not write: see
+        :class:`fluximage.pipeline.Result`.
+
+    Raises
+    ------
+    FluximageError
+        For bad input, with the message the command line prints.
+
+    Examples
+    --------
+    >>> import fluximage
+    >>> result = fluximage.run("evt2.fits", "out/", bands="broad", binsize=8)  # doctest: +SKIP
+    >>> result.flux["broad"].shape  # doctest: +SKIP
+    (263, 262)
     """
     ps = from_file(package_param_dir() / "fluximage.par")
     texts = {}

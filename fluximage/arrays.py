@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["BILINEAR_CHUNK", "bilinear", "dilate", "fft_length"]
+
+
 #: Points interpolated at once by :func:`bilinear` (bounds its temporaries: ~10 of 8 bytes).
 BILINEAR_CHUNK = 1 << 17
 

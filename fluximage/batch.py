@@ -30,6 +30,21 @@ from .messages import FluximageError
 from .paramio import ParamError
 from .paramio.values import parse_bool, printable
 
+__all__ = [
+    "TOOL",
+    "USAGE",
+    "BatchArgs",
+    "BatchSummary",
+    "ProgressFn",
+    "main",
+    "parse_args",
+    "progress_line",
+    "run_batch",
+    "stream_progress",
+    "summary_table",
+]
+
+
 TOOL = "fluximage-batch"
 USAGE = (
     f"Usage: {TOOL} LIST OUTDIR [name=value ...] [--jobs=N] [--scheduler=ADDRESS]\n"

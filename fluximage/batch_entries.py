@@ -19,6 +19,20 @@ from .inputs.dmfilter import FilterError, split_filespec
 from .messages import FluximageError
 from .paramio import INDEF, ParamError, check_value, from_file, package_param_dir, python_to_text
 
+__all__ = [
+    "PATH_PARAMS",
+    "PER_ENTRY",
+    "RUN_ONLY",
+    "Entry",
+    "is_assignment",
+    "make_entries",
+    "normalize_params",
+    "parse_assignments",
+    "product_params",
+    "read_list",
+]
+
+
 #: Parameters that belong to each entry, not to the batch.
 PER_ENTRY = ("infile", "outroot")
 #: Parameters that do not change the products (ignored when deciding to skip).

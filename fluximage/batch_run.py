@@ -25,6 +25,19 @@ from .messages import FluximageError, Reporter
 from .paramio import ParamError
 from .paramio.pfiles import atomic_write
 
+__all__ = [
+    "LOG",
+    "MANIFEST",
+    "EntryResult",
+    "Task",
+    "manifest_path",
+    "previous_result",
+    "read_manifest",
+    "run_entry",
+    "run_fluximage",
+]
+
+
 MANIFEST = "fluximage_batch.json"
 LOG = "fluximage.log"
 

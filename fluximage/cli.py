@@ -30,6 +30,18 @@ from .parameters import Options, read_parameters
 from .paramio import CommandLineError, ParamError, open_params
 from .paramio.pfiles import pfiles_semicolons
 
+__all__ = [
+    "HELP",
+    "IGNORED_SWITCHES",
+    "USAGE",
+    "console_main",
+    "install_signal_handlers",
+    "main",
+    "quicklook_lines",
+    "split_switches",
+]
+
+
 USAGE = "Usage: fluximage infile outroot [bands] [xygrid] [binsize] ... [name=value ...]"
 HELP = f"""{USAGE}
 

@@ -28,6 +28,22 @@ from astropy.io import fits
 
 from .messages import FluximageError
 
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "FITS_BLOCK",
+    "KEEP_BLOCK_BYTES",
+    "VALID_BITPIX",
+    "Block",
+    "Column",
+    "has_data",
+    "iter_rows",
+    "list_blocks",
+    "open_block",
+    "read_columns",
+    "select_block",
+]
+
+
 #: Rows read (and binned) at a time: 128K rows keep a column's float64 temporaries at
 #: 1 MB, in cache and reused by malloc (1e6-row chunks made every pass over an event
 #: list about twice as slow: 8 MB temporaries, fresh pages each time).

@@ -20,6 +20,25 @@ from astropy.io import fits
 
 from .fitsio import _TFORM, FITS_BLOCK
 
+__all__ = [
+    "COMMENTARY",
+    "DATE_COMMENT",
+    "LONGSTRN",
+    "WRITE_CHUNK_BYTES",
+    "Cards",
+    "ImageFile",
+    "TableFile",
+    "ascii_text",
+    "card_image",
+    "encode_checksum",
+    "ones_complement_sum",
+    "stamp_astropy_hdus",
+    "table_hdu",
+    "utc_now",
+    "write_hdus",
+]
+
+
 
 def table_hdu(columns: list[fits.Column], name: str) -> fits.BinTableHDU:
     """A binary-table HDU of ``columns``, as ``BinTableHDU.from_columns(columns, name=...)``.

@@ -10,6 +10,19 @@ from typing import TextIO
 from ._version import __version__
 from .paramio.values import printable
 
+__all__ = [
+    "TOOL",
+    "FluximageError",
+    "Reporter",
+    "Terminated",
+    "error_line",
+    "interrupt_line",
+    "keep_swallowed_interrupts",
+    "print_error",
+    "raise_kept_interrupt",
+]
+
+
 TOOL = "fluximage"
 
 

@@ -35,6 +35,18 @@ if TYPE_CHECKING:
     from .pipeline import Result
     from .stages.background import Subtraction
 
+__all__ = [
+    "ORDER_ALL",
+    "ORDER_CLEANUP",
+    "FileList",
+    "ImageHeaders",
+    "add_history",
+    "history_cards",
+    "ordered",
+    "write_products",
+]
+
+
 def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
     """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records."""
     return history_lines("fluximage", params.history_values(instrument).items(), utc_now())

@@ -16,6 +16,21 @@ from dataclasses import dataclass
 from .messages import FluximageError, Reporter
 from .paramio import ParamSet, expand_env
 
+__all__ = [
+    "HISTORY_PARAMETERS",
+    "FluximageParameters",
+    "Options",
+    "check_bands",
+    "check_binsize",
+    "check_infile",
+    "check_nproc",
+    "check_psfecf",
+    "check_without_files",
+    "read_parameters",
+    "resolve_tmpdir",
+]
+
+
 #: Parameters recorded in the HISTORY block (all but ``random`` and ``mode``, as CIAO).
 HISTORY_PARAMETERS = (
     "infile", "outroot", "bands", "xygrid", "binsize", "asolfile", "badpixfile",

@@ -51,35 +51,90 @@ from .stages.instmap import (
 )
 from .transaction import Transaction
 
+__all__ = ["Prepared", "Result", "execute", "plan", "prepare", "run"]
+
+
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """Everything made before the exposure maps, in memory."""
+    """Everything made before the exposure maps, in memory.
+
+    Attributes
+    ----------
+    inputs : Inputs
+        The checked parameters and the files they resolved to.
+    detector : Detector
+        The instrument at the observation's SIM position.
+    aspect : AspectSolution
+        The aspect solution rows, time-sorted.
+    grid : Grid
+        The output image grid (sky pixels).
+    counts : dict of str to ndarray
+        Band label to counts image (int32; HRC-I with the particle background
+        subtracted: float32).
+    asphists : dict of int to AspectHistogram
+        Chip to aspect histogram.
+    fov : list of ChipFov
+        The observation's field of view, one polygon per chip (sky pixels).
+    calibration : Calibration
+        The calibration used (CALDB or built-in).
+    instmaps : dict of (int, str) to InstrumentMap
+        (chip, band label) to instrument map (chip pixels, cm²).
+    background : Subtraction or None
+        The HRC-I particle background, when it was subtracted.
+    """
 
     inputs: Inputs
     detector: Detector
     aspect: AspectSolution
     grid: Grid
-    counts: dict[str, np.ndarray]  # band label -> counts image (HRC-I: background-subtracted)
-    asphists: dict[int, AspectHistogram]  # chip -> aspect histogram
-    fov: list[ChipFov]  # the observation FOV (all aspect samples), one polygon per chip
+    counts: dict[str, np.ndarray]
+    asphists: dict[int, AspectHistogram]
+    fov: list[ChipFov]
     calibration: Calibration
-    instmaps: dict[tuple[int, str], InstrumentMap]  # (chip, band label) -> map
-    background: Subtraction | None = None  # HRC-I particle background, when subtracted
+    instmaps: dict[tuple[int, str], InstrumentMap]
+    background: Subtraction | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """Everything a run made, in memory, and the files written."""
+    """Everything a run made, in memory, and the files written.
+
+    Images are numpy arrays on the output grid (``prepared.grid``; row ``j``, column
+    ``i`` is sky pixel ``(x, y)`` of ``grid.centres()``), keyed by band label.
+
+    Attributes
+    ----------
+    prepared : Prepared
+        The inputs, grid, counts images, aspect histograms, FOV and instrument maps.
+    expmaps : dict of (int, str) to ndarray
+        (chip, band label) to the chip's exposure map (cm² s, cm² or s by ``units``).
+    combined : dict of str to ndarray
+        Band label to the exposure map of all chips.
+    thresholded : dict of str to (ndarray, ndarray)
+        Band label to the clipped (counts, exposure map), when ``expmapthresh`` is on.
+    flux : dict of str to ndarray
+        Band label to the exposure-corrected image (counts / exposure; 0 where the
+        exposure is 0).
+    psfmaps : dict of str to ndarray
+        Band label to the PSF-size map (arcsec, NaN outside the exposure), when
+        ``psfecf`` is set.
+    psf_source : str
+        The PSF-size table used.
+    timings : dict of str to float
+        Step or task name to wall-clock seconds.
+    files : FileList or None
+        The files written, under CIAO's labels (``files.paths`` lists them).
+    """
 
     prepared: Prepared
-    expmaps: dict[tuple[int, str], np.ndarray]  # (chip, band) -> exposure map on the grid
-    combined: dict[str, np.ndarray]  # band -> all chips
-    thresholded: dict[str, tuple[np.ndarray, np.ndarray]]  # band -> (counts, exposure)
-    flux: dict[str, np.ndarray]  # band -> exposure-corrected image
-    psfmaps: dict[str, np.ndarray] = field(default_factory=dict)  # band -> PSF size (arcsec)
-    psf_source: str = ""  # the PSF-size table used
-    timings: dict[str, float] = field(default_factory=dict)  # step or task -> wall seconds
+    expmaps: dict[tuple[int, str], np.ndarray]
+    combined: dict[str, np.ndarray]
+    thresholded: dict[str, tuple[np.ndarray, np.ndarray]]
+    flux: dict[str, np.ndarray]
+    psfmaps: dict[str, np.ndarray] = field(default_factory=dict)
+    psf_source: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
     files: FileList | None = None
 
 

@@ -13,6 +13,18 @@ from .messages import FluximageError, Reporter
 from .stages.asphist import aspect_coverage, chip_gti
 from .stages.mkinstmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 
+__all__ = [
+    "CHIP_SPAN_SKY_PIXELS",
+    "COVERAGE_REFUSE",
+    "COVERAGE_WARN",
+    "band_energies",
+    "check_aspect_coverage",
+    "check_caldb_bad_pixels",
+    "check_grid_memory",
+    "grid_memory_needed",
+]
+
+
 #: Sky pixels a chip spans, dither included (ACIS 1024 × 0.492″ chips; HRC-I 16384 and HRC-S
 #: 16456 pixels of 0.13175″, sky pixels of the same size).
 CHIP_SPAN_SKY_PIXELS = {"ACIS": 1100.0, "HRC-I": 16700.0, "HRC-S": 16700.0}

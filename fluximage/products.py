@@ -21,6 +21,34 @@ from .header_merge import merge_headers
 from .inputs.bands import Band
 from .inputs.observation import Observation
 
+__all__ = [
+    "CONTENT",
+    "EXPMAP_BUNIT",
+    "OBSERVATION_TIME",
+    "TABLE_ONLY",
+    "add_keywords",
+    "asphist_hdu",
+    "background_events_hdu",
+    "background_image_header",
+    "combined_expmap_header",
+    "counts_hdu",
+    "counts_header",
+    "describes_observation",
+    "expmap_hdu",
+    "expmap_header",
+    "flux_hdu",
+    "fov_hdu",
+    "instmap_hdu",
+    "observation_cards",
+    "psfmap_hdu",
+    "sky_image",
+    "sky_image_header",
+    "stamp",
+    "subtracted_counts_header",
+    "wcs_keywords",
+]
+
+
 #: Keywords that describe a table (its columns, subspace, structure), not the observation.
 TABLE_ONLY = re.compile(
     r"^(T[A-Z]+\d+|TFIELDS|THEAP|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTNAME|EXTVER|"

@@ -21,6 +21,9 @@ from typing import TextIO
 
 from .messages import Reporter
 
+__all__ = ["Progress", "ProgressReporter", "is_terminal"]
+
+
 
 def is_terminal(stream: TextIO) -> bool:
     """True when ``stream`` is an interactive terminal."""

@@ -28,6 +28,9 @@ from threadpoolctl import threadpool_limits
 
 from .messages import raise_kept_interrupt
 
+__all__ = ["Task", "TaskGraph"]
+
+
 
 @dataclass(frozen=True)
 class Task:

@@ -21,6 +21,9 @@ from astropy.io import fits
 from .fitswrite import ImageFile, TableFile, stamp_astropy_hdus
 from .messages import FluximageError, raise_kept_interrupt
 
+__all__ = ["DEFERRED_SIGNALS", "Transaction", "signals_deferred"]
+
+
 
 def _umask() -> int:
     mask = os.umask(0)

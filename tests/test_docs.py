@@ -244,3 +244,14 @@ def test_example_screen_output_is_what_the_command_prints(tmp_path, monkeypatch,
         [f"{b}{s}" for b in ("soft", "medium", "hard")
          for s in ("_thresh.img", "_thresh.expmap", "_flux.img")] + ["90001.fov"]
     )  # fmt: skip
+
+
+def test_api_page_examples_run_as_written(tmp_path, monkeypatch):
+    """Every ``>>>`` example of docs/api.md, run by doctest in a fresh directory."""
+    import doctest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CALDB", raising=False)
+    failures, tried = doctest.testfile(str(DOCS / "api.md"), module_relative=False,
+                                       optionflags=doctest.ELLIPSIS, verbose=False)  # fmt: skip
+    assert tried > 10 and failures == 0

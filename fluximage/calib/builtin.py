@@ -52,6 +52,21 @@ from .builtin_tables import (
 )
 from .vignetting import VignettingTable
 
+__all__ = [
+    "BI_CHIPS",
+    "BUILTIN_SOURCE",
+    "FI_DEAD_AREA_PER_S",
+    "GRATINGS",
+    "HRC_DECLINE_BANDS",
+    "HRC_S_COLUMNS",
+    "BuiltinCalibration",
+    "BuiltinCalibrationError",
+    "Curve",
+    "HrcDecline",
+    "builtin_calibration",
+]
+
+
 BUILTIN_SOURCE = (
     "built-in (HRMA: CIAO ARFs with CALDB axeffa N0008 / QE, MARX below 0.5 keV; vignetting: "
     "CALDB hrmaD1996-12-20vignetN0003; QE: CALDB acisD1997-04-17qeN0006, "

@@ -30,6 +30,9 @@ import numpy as np
 from ..arrays import bilinear
 from .builtin_tables import interp_log_energy, read_npz_table
 
+__all__ = ["ACIS_CHIPS", "I_CHIPS", "ContaminationModel", "block_index"]
+
+
 I_CHIPS = (0, 1, 2, 3)
 ACIS_CHIPS = tuple(range(10))
 

@@ -15,6 +15,21 @@ from importlib import resources
 
 import numpy as np
 
+__all__ = [
+    "MET_EPOCH",
+    "ROW_READ_TIME_S",
+    "SECONDS_PER_DAY",
+    "CsvTable",
+    "date_from_met",
+    "dead_fraction",
+    "interp_log_energy",
+    "interp_zero_outside",
+    "met_from_date",
+    "read_csv_table",
+    "read_npz_table",
+]
+
+
 #: Chandra MET zero: 1998-01-01T00:00:00 (TT; the < 70 s offset from UTC is ignored here).
 MET_EPOCH = _dt.datetime(1998, 1, 1)
 SECONDS_PER_DAY = 86400.0

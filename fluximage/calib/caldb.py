@@ -39,6 +39,24 @@ from astropy.io import fits
 
 from ..messages import FluximageError
 
+__all__ = [
+    "MJD_EPOCH",
+    "Boundary",
+    "BoundaryValue",
+    "CaldbError",
+    "CaldbIndex",
+    "IndexRow",
+    "caldb_root",
+    "index_path",
+    "parse_boundary",
+    "query",
+    "query_one",
+    "read_index",
+    "select_rows",
+    "to_mjd",
+]
+
+
 MJD_EPOCH = _dt.datetime(1858, 11, 17)
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _SINGLE = re.compile(rf"^\s*({_NUMBER})\s*$")

@@ -39,6 +39,19 @@ import numpy as np
 from . import caldb_readers as readers
 from .caldb import CaldbError, index_path, query, query_one, read_index, select_rows, to_mjd
 
+__all__ = [
+    "CHANDRA_MJDREF",
+    "CHIP_PIXELS",
+    "HRMA_SHELLS",
+    "ROW_READ_TIME_S",
+    "SECONDS_PER_DAY",
+    "CaldbCalibration",
+    "ObservationInfo",
+    "caldb_calibration",
+    "caldb_version",
+]
+
+
 CHANDRA_MJDREF = 50814.0
 ROW_READ_TIME_S = 2.85e-3
 SECONDS_PER_DAY = 86400.0

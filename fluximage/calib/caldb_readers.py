@@ -46,6 +46,23 @@ from astropy.io import fits
 from .caldb import CaldbError
 from .vignetting import VignettingTable, linear_weights
 
+__all__ = [
+    "ACIS_CHIP_PIXELS",
+    "ContamLayer",
+    "ContamModel",
+    "Curve",
+    "UniformityMap",
+    "find_ccd_extension",
+    "read_contamination",
+    "read_dead_area",
+    "read_effective_area",
+    "read_grating_efficiency",
+    "read_qe",
+    "read_uniformity",
+    "read_vignetting",
+]
+
+
 ACIS_CHIP_PIXELS = 1024
 _CONTAM_NAME = re.compile(r"^(AXAF_CONTAM\d*|ACIS\d+_CONTAM)$")
 

@@ -14,6 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+__all__ = ["Calibration"]
+
+
 
 @runtime_checkable
 class Calibration(Protocol):

@@ -36,6 +36,20 @@ from ..messages import FluximageError
 from .builtin_tables import read_csv_table
 from .caldb import CaldbError, caldb_root, query_one
 
+__all__ = [
+    "BUILTIN_PSF_SOURCE",
+    "BUILTIN_TABLE",
+    "EncircledEnergyTable",
+    "PsfSize",
+    "builtin_psf_size",
+    "caldb_psf_size",
+    "check_ecf",
+    "find_reef",
+    "load_psf_size",
+    "read_reef",
+]
+
+
 BUILTIN_TABLE = "psf_size.csv"
 BUILTIN_PSF_SOURCE = (
     "built-in PSF size (1.49 keV: Feigelson et al. 2002 fits to CIAO mkpsf ACIS-I radii; "

@@ -8,6 +8,9 @@ from collections.abc import Callable, Mapping
 from .caldb import caldb_root
 from .interface import Calibration
 
+__all__ = ["caveats", "describe", "load_calibration"]
+
+
 
 def load_calibration(
     header: Mapping,

@@ -21,6 +21,22 @@ from astropy.io import fits
 
 from ..calib.caldb import CaldbError, caldb_root, query_one
 
+__all__ = [
+    "FLIGHT_INSTRUMENTS",
+    "ChipGeometry",
+    "FocalPlaneSystem",
+    "Geometry",
+    "InstrumentGeometry",
+    "TdetParams",
+    "Vec2",
+    "Vec3",
+    "builtin_geometry",
+    "instrument_name",
+    "load_geometry",
+    "read_caldb_geometry",
+]
+
+
 Vec2 = tuple[float, float]
 Vec3 = tuple[float, float, float]
 

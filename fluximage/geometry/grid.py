@@ -22,6 +22,25 @@ from astropy.io import fits
 
 from ..messages import FluximageError
 
+__all__ = [
+    "GRID_FORM",
+    "Axis",
+    "Grid",
+    "GridPart",
+    "Range",
+    "automatic_grid",
+    "axis_from_bins",
+    "axis_from_step",
+    "fmt",
+    "grid_from_image",
+    "intersect",
+    "parse_grid_text",
+    "snap",
+    "union",
+    "user_grid",
+]
+
+
 Range = tuple[float, float]
 
 

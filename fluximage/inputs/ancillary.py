@@ -15,6 +15,22 @@ from ..messages import FluximageError, Reporter
 from .observation import Observation, display_path
 from .stacks import expand_stack
 
+__all__ = [
+    "ASPECT_COLUMNS",
+    "ASPECT_CONTENTS",
+    "SEARCH_DIRS",
+    "AspectFile",
+    "BadPixels",
+    "check_aspect_file",
+    "check_same_obsid",
+    "find_ancillary",
+    "resolve_asol",
+    "resolve_badpix",
+    "resolve_optional",
+    "with_gz",
+]
+
+
 SEARCH_DIRS = (".", "repro", "primary", "secondary", "../repro", "../primary", "../secondary")
 ASPECT_CONTENTS = ("ASPSOL", "ASPSOLOBI", "ASPSOL3")
 ASPECT_COLUMNS = ("time", "ra", "dec", "roll")

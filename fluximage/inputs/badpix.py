@@ -17,6 +17,9 @@ import numpy as np
 from ..fitsio import list_blocks, read_columns
 from ..messages import FluximageError
 
+__all__ = ["BPMASK", "BadPixelList", "bad_pixel_mask", "paint_rectangles", "read_bad_pixels"]
+
+
 BPMASK = 0x03FFFF
 
 

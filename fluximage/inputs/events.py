@@ -17,6 +17,18 @@ from .bands import Band
 from .dmfilter import EventFilter, parse_filter
 from .observation import Observation
 
+__all__ = [
+    "EVENT_CACHE_BYTES",
+    "GRATING_ZERO_ORDER",
+    "BandEvents",
+    "EventSource",
+    "band_events",
+    "band_filter",
+    "counted_columns",
+    "counting_filters",
+]
+
+
 GRATING_ZERO_ORDER = "[tg_m=0,Null]"
 #: Events are read once and kept (only the columns a run needs) up to this many bytes;
 #: a larger file is read again for each pass.

@@ -25,6 +25,22 @@ from ..messages import FluximageError, Reporter
 from .dmfilter import parse_filter, split_filespec
 from .observation import Observation
 
+__all__ = [
+    "DEFAULT_BKGPARAMS",
+    "METHODS",
+    "SKIP",
+    "BackgroundEvents",
+    "BackgroundSource",
+    "caldb_background",
+    "check_bkgparams",
+    "history_commands",
+    "open_background_events",
+    "report_status_filter",
+    "resolve_background",
+    "status_filter",
+]
+
+
 #: background parameter -> scaling method (BKGMETH)
 METHODS = {"default": "time", "time": "time", "particle": "particle"}
 DEFAULT_BKGPARAMS = "[pi=300:500]"

@@ -16,6 +16,9 @@ import numpy as np
 from ..fitsio import list_blocks, read_columns
 from ..messages import FluximageError
 
+__all__ = ["Window", "read_mask"]
+
+
 
 @dataclass(frozen=True)
 class Window:

@@ -17,6 +17,15 @@ from dataclasses import dataclass
 
 from ..messages import FluximageError
 
+__all__ = [
+    "TEMPORARY_NAME_EXTRA",
+    "OutputNames",
+    "check_clobber",
+    "output_prefix",
+    "prepare_output_directory",
+]
+
+
 
 def output_prefix(outroot: str) -> str:
     """``out/`` → ``out/``; ``fimg`` → ``fimg_``; ``odir/fimg`` → ``odir/fimg_``; ``.`` → ``''``."""

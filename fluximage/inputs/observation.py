@@ -13,6 +13,21 @@ from ..geometry.pixlib import SkyFrame, radec_to_sky
 from ..messages import FluximageError, Reporter
 from .region_parser import CelestialFrame
 
+__all__ = [
+    "ARCSEC_PER_SKY_PIXEL",
+    "DEFAULT_BINSIZE",
+    "MULTI_OBI_OBSIDS",
+    "REQUIRED_KEYWORDS",
+    "Observation",
+    "SkyWcs",
+    "display_path",
+    "obsid_label",
+    "read_observation",
+    "sky_data_ranges",
+    "with_time_window",
+]
+
+
 #: ObsIDs with several OBIs, for which OBI_NUM is mandatory (as CIAO's list).
 MULTI_OBI_OBSIDS = frozenset({
     82, 108, 279, 380, 400, 433, 800, 861, 897, 906, 943, 1411, 1431, 1456, 1561, 1578,

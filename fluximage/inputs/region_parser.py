@@ -52,6 +52,9 @@ from .regions import (
     Union,
 )
 
+__all__ = ["parse_region", "read_fits_region", "read_region_file"]
+
+
 # full name, shortest accepted abbreviation, allowed argument counts (None: polygon rule)
 _SHAPES: tuple[tuple[str, int, tuple[int, ...] | None], ...] = (
     ("circle", 3, (3,)),

@@ -27,6 +27,27 @@ import numpy as np
 
 from ..messages import FluximageError
 
+__all__ = [
+    "AREA_GRID",
+    "INF",
+    "MAX_DEPTH",
+    "Annulus",
+    "Bounds",
+    "Box",
+    "Circle",
+    "Complement",
+    "Ellipse",
+    "Field",
+    "FilterError",
+    "Intersection",
+    "Pie",
+    "Point",
+    "Polygon",
+    "Region",
+    "Union",
+]
+
+
 Bounds = tuple[float, float, float, float]
 INF = math.inf
 AREA_GRID = 2048  # cells per axis for numerical areas of compound regions

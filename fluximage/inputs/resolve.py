@@ -42,6 +42,15 @@ from .infile import resolve_infile
 from .names import OutputNames, check_clobber, output_prefix, prepare_output_directory
 from .observation import Observation, read_observation, sky_data_ranges, with_time_window
 
+__all__ = [
+    "Inputs",
+    "check_binsize_for_field",
+    "remove_if_empty",
+    "require_blocks",
+    "resolve_inputs",
+]
+
+
 
 @dataclass(frozen=True)
 class Inputs:

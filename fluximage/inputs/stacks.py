@@ -15,6 +15,9 @@ from pathlib import Path
 
 from ..messages import FluximageError
 
+__all__ = ["MAX_DEPTH", "expand_stack", "split_list"]
+
+
 MAX_DEPTH = 10
 
 

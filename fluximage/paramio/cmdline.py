@@ -20,6 +20,9 @@ from pathlib import Path
 from .errors import ParamError
 from .parfile import ParFile
 
+__all__ = ["CommandLine", "parse", "resolve_name", "split_parfile_arg"]
+
+
 _NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.DOTALL)
 _SWITCH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)([+-])\Z")
 

@@ -1,5 +1,7 @@
 """Exceptions of the parameter layer; their text is for users."""
 
+__all__ = ["CommandLineError", "ParamError"]
+
 
 class ParamError(Exception):
     """A parameter file, PFILES or parameter-value problem."""

@@ -13,6 +13,22 @@ from pathlib import Path
 
 from .errors import ParamError
 
+__all__ = [
+    "BASE_TYPES",
+    "FIELDS",
+    "MODE_LETTERS",
+    "Comment",
+    "Line",
+    "ParFile",
+    "Parameter",
+    "format_line",
+    "parse_line",
+    "parse_text",
+    "read_parfile",
+    "split_fields",
+]
+
+
 FIELDS = ("name", "type", "mode", "value", "min", "max", "prompt")
 BASE_TYPES = {"b", "i", "r", "s", "f"}
 MODE_LETTERS = set("aqhl")

@@ -29,6 +29,25 @@ from pathlib import Path
 
 from .errors import ParamError
 
+__all__ = [
+    "DEFAULT_USER_DIR",
+    "ENV_VARS",
+    "SearchPath",
+    "atomic_write",
+    "filename_for",
+    "find_in",
+    "is_explicit_path",
+    "is_user_file",
+    "locate",
+    "locked",
+    "not_found_message",
+    "package_param_dir",
+    "pfiles_semicolons",
+    "search_path",
+    "tool_name",
+]
+
+
 ENV_VARS = ("PDIRS", "PFILES", "UPARM")
 DEFAULT_USER_DIR = "cxcds_param4"
 

@@ -19,6 +19,9 @@ from .errors import CommandLineError, ParamError
 from .parfile import Parameter, ParFile, read_parfile
 from .values import check_value, expand_env, typed_value
 
+__all__ = ["MAX_REDIRECTS", "ParamSet", "from_file", "load", "open_params"]
+
+
 MAX_REDIRECTS = 20
 
 

@@ -17,6 +17,18 @@ from .parfile import read_parfile
 from .session import ParamSet, load
 from .values import printable
 
+__all__ = [
+    "paccess_main",
+    "pdump_main",
+    "pget_main",
+    "plist_main",
+    "plist_text",
+    "pset_main",
+    "punlearn",
+    "punlearn_main",
+]
+
+
 
 def plist_text(params: ParamSet) -> str:
     """``plist`` output: hidden parameters in parentheses, CIAO's layout."""

@@ -17,6 +17,21 @@ from collections.abc import Mapping
 from .errors import ParamError
 from .parfile import Parameter
 
+__all__ = [
+    "FALSE_WORDS",
+    "INDEF",
+    "LINE_BREAKS",
+    "TRUE_WORDS",
+    "check_value",
+    "expand_env",
+    "is_indef",
+    "parse_bool",
+    "printable",
+    "python_to_text",
+    "typed_value",
+]
+
+
 INDEF = "INDEF"
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "on"}
 FALSE_WORDS = {"no", "n", "false", "f", "0", "off"}

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["EVENT_FILE", "path"]
+
+
 EVENT_FILE = "acisf90001_000N001_evt2.fits.gz"
 
 

@@ -22,6 +22,9 @@ from ..paramio.values import printable
 from .core import DEFAULT_DATE, DEFAULT_OBSID, DEFAULT_POINTING, simulate
 from .sources import DiskSource, FlatField, PointSource, Spectrum
 
+__all__ = ["PROG", "UsageError", "build_sources", "main", "make_parser", "parse_spectrum", "run"]
+
+
 PROG = "fluximage-simulate"
 
 

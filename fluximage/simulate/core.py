@@ -47,6 +47,18 @@ from .instrument import (
 from .photons import Context, detect, expected_counts, field_radius_arcmin
 from .sources import Source, check_source, describe
 
+__all__ = [
+    "DEFAULT_DATE",
+    "DEFAULT_OBSID",
+    "DEFAULT_POINTING",
+    "SimulatedObservation",
+    "SourceTruth",
+    "chip_radec",
+    "make_plan",
+    "simulate",
+]
+
+
 DEFAULT_POINTING = (187.25, 2.05, 45.0)  # RA, Dec, roll (deg)
 DEFAULT_DATE = "2012-06-15T00:00:00"
 DEFAULT_OBSID = 90001

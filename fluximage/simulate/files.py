@@ -21,6 +21,23 @@ from .._version import __version__
 from ..geometry.pixlib import Detector, SkyFrame
 from .instrument import MJDREF, BadRegion, ObservationPlan, date_text
 
+__all__ = [
+    "CREATOR",
+    "Card",
+    "asol_hdu",
+    "bpix_hdus",
+    "dtf_hdu",
+    "events_hdu",
+    "evt_header_cards",
+    "gti_hdus",
+    "mask_hdus",
+    "observation_cards",
+    "primary_hdu",
+    "time_cards",
+    "write_hdus",
+]
+
+
 CREATOR = f"fluximage-simulate {__version__}"
 Card = tuple[str, object, str]
 

@@ -17,6 +17,37 @@ from ..geometry.caldb_geometry import Geometry
 from ..geometry.pixlib import AspectSamples, Detector, det_to_radec
 from ..inputs.mask import Window
 
+__all__ = [
+    "ACIS_PI_EV",
+    "ASPECT_TICK_S",
+    "FRAME_TRANSFER_S",
+    "HRC_DTF_MEAN",
+    "HRC_DTF_PERIOD_S",
+    "HRC_DTF_RIPPLE",
+    "HRC_DTF_STEP_S",
+    "INSTRUMENTS",
+    "MET_ZERO",
+    "MJDREF",
+    "SUBARRAYS",
+    "BadRegion",
+    "InstrumentSetup",
+    "ObservationPlan",
+    "aspect_times",
+    "bad_regions",
+    "date_text",
+    "detector_for",
+    "dither_aspect",
+    "dither_periods",
+    "dtf_table",
+    "instrument_setup",
+    "lissajous",
+    "mean_dtf",
+    "met",
+    "parse_date",
+    "windows",
+]
+
+
 MJDREF = 50814.0  # 1998-01-01T00:00:00 TT
 MET_ZERO = dt.datetime(1998, 1, 1)
 ASPECT_TICK_S = 0.25625  # the aspect solution's natural sample step

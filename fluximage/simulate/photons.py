@@ -38,6 +38,33 @@ from ..stages.mkinstmap import InstmapSetup, PixelGrid, monochromatic_map
 from .instrument import ACIS_PI_EV, BadRegion, ObservationPlan
 from .sources import Source, Spectrum, draw_positions, photon_rate, separation_arcmin
 
+__all__ = [
+    "ACIS_READ_NOISE_EV",
+    "A_REF_MARGIN",
+    "CHUNK",
+    "FANO_W_EV",
+    "FLTGRADES",
+    "GRADES",
+    "GRADE_FRACTIONS",
+    "HRC_PI_MEAN",
+    "HRC_PI_SIGMA",
+    "Context",
+    "Landing",
+    "Photons",
+    "detect",
+    "detection_probability",
+    "draw_photons",
+    "draw_times",
+    "emitted_mean",
+    "expected_counts",
+    "field_radius_arcmin",
+    "land",
+    "live_fraction",
+    "pixel_area",
+    "reference_area",
+]
+
+
 A_REF_MARGIN = 1.25  # A_ref = margin × max over the spectrum of mirror area × best QE
 CHUNK = 500_000  # photons handled at once
 ACIS_READ_NOISE_EV = 30.0

@@ -23,6 +23,26 @@ import numpy as np
 
 from ..geometry.pixlib import SkyFrame, sky_to_radec
 
+__all__ = [
+    "ARCMIN2_PER_SR",
+    "FLAT_STEP_KEV",
+    "PSF_CORE_ARCSEC",
+    "PSF_SLOPE_ARCSEC",
+    "DiskSource",
+    "FlatField",
+    "PointSource",
+    "Source",
+    "Spectrum",
+    "cap_area_arcmin2",
+    "check_source",
+    "describe",
+    "draw_positions",
+    "photon_rate",
+    "psf_sigma_arcsec",
+    "separation_arcmin",
+]
+
+
 ARCMIN2_PER_SR = (180.0 * 60.0 / math.pi) ** 2
 #: PSF stand-in: Gaussian σ = PSF_CORE_ARCSEC + PSF_SLOPE · θ², θ in arcmin (arcsec)
 PSF_CORE_ARCSEC = 0.3

@@ -23,6 +23,25 @@ from ..inputs.dmfilter import EventFilter
 from ..inputs.observation import Observation
 from ..messages import FluximageError
 
+__all__ = [
+    "MIN_MAX_BIN",
+    "RES_ROLL",
+    "AspectHistogram",
+    "aspect_coverage",
+    "chip_gti",
+    "chip_histogram",
+    "dtf_weights",
+    "good_time_before",
+    "histogram",
+    "max_bins",
+    "merge_intervals",
+    "reference_pointing",
+    "resolution_xy",
+    "sample_durations",
+    "unwrap_ra",
+]
+
+
 RES_ROLL = 600.0  # arcsec, asphist's default roll bin
 MIN_MAX_BIN = 10_000
 

@@ -28,6 +28,28 @@ from ..inputs.hrc_background import BackgroundEvents, BackgroundSource
 from ..messages import FluximageError
 from .asphist import merge_intervals
 
+__all__ = [
+    "BACKGROUND_CHUNK_ROWS",
+    "COPIED_KEYWORDS",
+    "REPROJECTED",
+    "TIME_KEYWORDS",
+    "BackgroundScale",
+    "ReprojectedBackground",
+    "Subtraction",
+    "background_columns",
+    "background_keywords",
+    "background_seed",
+    "particle_scale",
+    "random_good_times",
+    "reproject_background",
+    "reproject_events",
+    "subtract",
+    "subtract_background",
+    "tailored_header",
+    "time_scale",
+]
+
+
 #: Event-header keywords copied onto the background events (OBI_NUM removed when absent).
 COPIED_KEYWORDS = (
     "OBJECT", "OBS_ID", "OBSERVER", "TITLE", "DS_IDENT", "SEQ_NUM", "RA_NOM", "DEC_NOM",

@@ -14,6 +14,9 @@ from ..geometry.grid import Grid
 from ..inputs.bands import Band
 from ..inputs.events import BandEvents, band_filter
 
+__all__ = ["counts_images"]
+
+
 
 def counts_images(
     events: BandEvents,

@@ -12,6 +12,9 @@ import numpy as np
 
 from ..geometry.grid import GridPart
 
+__all__ = ["combine"]
+
+
 
 def combine(parts: Iterable[GridPart], shape: tuple[int, int]) -> np.ndarray:
     """Sum of the chips' exposure maps (each a part of the grid), float64 on ``shape``."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["divide", "flux_bunit", "inverse_unit"]
+
+
 
 def inverse_unit(unit: str) -> str:
     """The inverse of a unit written as space-separated ``name`` or ``name**power`` factors,

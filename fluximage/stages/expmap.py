@@ -73,6 +73,21 @@ from .expmap_transforms import (  # noqa: F401  (fit_bin_transforms etc. re-expo
 )
 from .instmap import InstrumentMap
 
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "TRANSFORMS",
+    "Footprint",
+    "bin_aspects",
+    "exposure_map",
+    "exposure_map_direct",
+    "exposure_map_parts",
+    "exposure_maps",
+    "footprint",
+    "map_values",
+    "mean_aspect",
+]
+
+
 CHUNK_ELEMENTS = 1 << 16  # pixels × bins handled at once by the fast path (cache-sized)
 _BIN_BLOCK = 32  # bins per block
 _MIN_PIXEL_BLOCK = 256

@@ -13,6 +13,9 @@ import numpy as np
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, sky_to_chip
 from .instmap import InstrumentMap
 
+__all__ = ["ExactCoordinates", "FittedCoordinates", "LookupTable", "side_by_side_table"]
+
+
 
 @dataclass(frozen=True, eq=False)
 class LookupTable:

@@ -20,6 +20,23 @@ import numpy as np
 
 from ..arrays import bilinear, dilate, fft_length
 
+__all__ = [
+    "MAX_SPREAD_CHANGE",
+    "SMOOTH_MIN_BINS",
+    "SMOOTH_MIN_SHIFT",
+    "SMOOTH_MIN_WORK",
+    "SMOOTH_TOLERANCE",
+    "block_factor",
+    "block_mean",
+    "correlate",
+    "dither_kernel",
+    "smooth_part",
+    "step_cells",
+    "translation_only",
+    "worthwhile",
+]
+
+
 SMOOTH_TOLERANCE = 1e-3  # a step above this fraction of the map maximum needs the exact sum
 SMOOTH_MIN_SHIFT = 2.0  # map cells the dither must span for the shortcut
 SMOOTH_MIN_BINS = 16  # and aspect bins

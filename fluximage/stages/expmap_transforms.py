@@ -14,6 +14,20 @@ import numpy as np
 
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, chip_size, chip_to_sky, sky_to_chip
 
+__all__ = [
+    "AFFINE_ERROR_PIX",
+    "MAX_FIT_ERROR_PIX",
+    "MEAN_FIT_ERROR_PIX",
+    "BinTransforms",
+    "SkyToChip",
+    "apply_transforms",
+    "fit_affine",
+    "fit_bin_transforms",
+    "fit_projective",
+    "fit_sky_to_chip",
+]
+
+
 AFFINE_ERROR_PIX = 1e-6  # use the affine fit when it is this good (chip pixels)
 MEAN_FIT_ERROR_PIX = 1e-8  # sky → c₀ by a homography only when this good (else pixlib)
 MAX_FIT_ERROR_PIX = 1e-4  # else the homography if this good; else pixlib per bin

@@ -18,6 +18,20 @@ from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, chip_size, chip
 from ..inputs.mask import Window
 from ..messages import FluximageError
 
+__all__ = [
+    "ASPECT_METHODS",
+    "SIMPLIFY_TOLERANCE",
+    "ChipFov",
+    "chip_windows",
+    "convex_hull",
+    "convex_hull_direct",
+    "field_of_view",
+    "fov_method",
+    "simplify_convex",
+    "trace_chip",
+]
+
+
 ASPECT_METHODS = {"ASPSOLOBI": "convexhull", "ASPSOL": "minmax", "ASPSOL3": "minmax"}
 
 

@@ -22,6 +22,16 @@ from .mkinstmap import (
     pixel_grid,
 )
 
+__all__ = [
+    "InstmapContext",
+    "InstrumentMap",
+    "chip_instrument_maps",
+    "detsubsys",
+    "instmap_context",
+    "side_by_side",
+]
+
+
 
 @dataclass(frozen=True, eq=False)
 class InstrumentMap:

@@ -32,6 +32,30 @@ from ..inputs.bands import Band, read_weights
 from ..messages import FluximageError
 from .fov import chip_windows
 
+__all__ = [
+    "BLOCK_PIXELS",
+    "BPMASK_TEXT",
+    "BYTES_PER_BLOCK_PIXEL",
+    "ENERGIES_AT_ONCE",
+    "FULL_RES_BLOCK_PIXELS",
+    "IMAGE_BYTES_PER_PIXEL_BAND",
+    "InstmapSetup",
+    "PixelGrid",
+    "blocked_instrument_maps",
+    "check_memory",
+    "geometry_mask",
+    "geometry_rows",
+    "instrument_map",
+    "map_key",
+    "memory_needed",
+    "monochromatic_map",
+    "physical_memory",
+    "pixel_grid",
+    "row_blocks",
+    "setup",
+]
+
+
 BPMASK_TEXT = "0x03ffff"
 
 

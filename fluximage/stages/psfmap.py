@@ -25,6 +25,18 @@ from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, off_axis_angles
 from ..inputs.bands import Band, read_weights
 from ..messages import FluximageError
 
+__all__ = [
+    "CHUNK_ROWS",
+    "PsfSpectrum",
+    "band_psf_spectrum",
+    "header_pointing",
+    "mean_aspect",
+    "off_axis_map",
+    "psf_map",
+    "psf_map_direct",
+]
+
+
 #: Rows of the output grid done at a time (bounds the memory of the coordinate arrays).
 CHUNK_ROWS = 256
 

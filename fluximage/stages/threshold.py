@@ -16,6 +16,9 @@ import numpy as np
 
 from ..messages import FluximageError
 
+__all__ = ["OFF", "Cut", "check_cut", "is_off", "parse_cut", "threshold"]
+
+
 OFF = ("", "none", "0", "0%", ":")
 
 

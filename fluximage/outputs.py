@@ -1,4 +1,5 @@
-"""The end of a run: which files are kept, their HISTORY record, the list on screen (§4.3, §9)."""
+"""The end of a run: which files are kept, their HISTORY record, the list on screen
+(docs/parameters/cleanup.md, docs/outputs.md)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def add_history(
     instrument: str = "",
     steps: Sequence[Step] = (),
 ) -> None:
-    """The records of the ``steps`` that made the file, then fluximage's (§9.2)."""
+    """The records of the ``steps`` that made the file, then fluximage's
+    (docs/outputs.md#the-history-records)."""
     stamp = utc_now()
     for s in steps:
         for line in history_lines(s.tool, s.parameters, stamp):
@@ -90,7 +92,8 @@ class FileList:
         return [f for files in self.blocks.values() for f in files]
 
 
-#: Listing order (§9.3): cleanup=yes shows the finals; cleanup=no every product.
+#: Listing order (docs/outputs.md#the-list-on-screen): cleanup=yes shows the finals; cleanup=no
+# every product.
 ORDER_CLEANUP = [
     "clipped counts image", "binned counts image", "observation FOV", "clipped exposure map",
     "exposure map", "PSF map", "exposure-corrected image",
@@ -113,7 +116,7 @@ def ordered(files: FileList, cleanup: bool) -> FileList:
 
 
 def write_products(result: Result, products: Transaction) -> FileList:
-    """Write what the cleanup rules keep (§4.2–4.3); every kept file gets the HISTORY
+    """Write what the cleanup rules keep (docs/outputs.md); every kept file gets the HISTORY
     records of the steps that made it and fluximage's own."""
     prepared = result.prepared
     inputs = prepared.inputs

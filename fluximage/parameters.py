@@ -1,4 +1,5 @@
-"""fluximage's parameters, read and checked in CIAO's order (behaviour doc §1.7).
+"""fluximage's parameters, read and checked in CIAO's order
+(docs/architecture.md#parameters-and-inputs).
 
 The parameter layer has already checked types, ranges and enumerations; here
 come fluximage's own rules that need no input file: empty ``infile`` or
@@ -77,11 +78,12 @@ class FluximageParameters:
 
     @property
     def threshold_on(self) -> bool:
-        """False when expmapthresh is "", none, 0, 0% or ":" (behaviour doc §7.1)."""
+        """False when expmapthresh is "", none, 0, 0% or ":" (docs/parameters/expmapthresh.md)."""
         return self.expmapthresh.strip().lower() not in ("", "none", "0", "0%", ":")
 
     def workers(self, cpus: int | None = None) -> int:
-        """Number of worker processes (§10): nproc, capped, negative counts back."""
+        """Number of worker processes (docs/architecture.md#tasks-and-parallelism): nproc, capped,
+        negative counts back."""
         if cpus is None:
             cpus = os.cpu_count() or 1
         if not self.parallel:
@@ -93,7 +95,8 @@ class FluximageParameters:
         return max(cpus + self.nproc, 1)
 
     def history_values(self, instrument: str = "") -> dict[str, str]:
-        """The values CIAO records in the HISTORY block, as parameter-file text (§9.2):
+        """The values CIAO records in the HISTORY block, as parameter-file text
+        (docs/outputs.md#the-history-records):
         binsize INDEF when xygrid is set, nproc INDEF when parallel=no, dtffile "" for ACIS;
         ``random`` with the value used (CIAO always records its default 0: a bug)."""
         out = {}

@@ -7,11 +7,10 @@ from __future__ import annotations
 from .calib.interface import Calibration
 from .geometry.grid import Grid
 from .inputs.aspect import AspectSolution
-from .inputs.bands import read_weights
 from .inputs.resolve import Inputs
+from .memory import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 from .messages import FluximageError, Reporter
 from .stages.asphist import aspect_coverage, chip_gti
-from .stages.mkinstmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 
 __all__ = [
     "CHIP_SPAN_SKY_PIXELS",
@@ -105,7 +104,7 @@ def band_energies(bands, units: str) -> list[float]:
         if band.weights_file is None:
             out.append(band.instmap_energy)
         else:
-            weights = read_weights(band.weights_file)
+            weights = band.weights
             out.extend(float(e) for e, w in zip(weights.energy_kev, weights.weight, strict=True)
                        if w > 0)  # fmt: skip
     return out

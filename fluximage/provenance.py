@@ -3,9 +3,10 @@
 In CIAO every tool fluximage runs adds its own ``TOOL :``/``PARM :`` block to the file
 it writes, and a file made from others inherits their blocks: a flux image carries
 the dmcopy that binned the counts, the dmimgthresh that clipped them and the dmimgcalc
-that divided them, then fluximage's own block (§9.2).  We run no CIAO tool, so the
+that divided them, then fluximage's own block (docs/outputs.md#the-history-records).  We run no
+CIAO tool, so the
 records describe the equivalent step with the parameter values CIAO's fluximage would
-have passed (behaviour doc §5.4, §6, §7, §8; file names as the products' names).
+have passed (docs/architecture.md; file names as the products' names).
 """
 
 from __future__ import annotations

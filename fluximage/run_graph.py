@@ -1,4 +1,5 @@
-"""The run as a graph of tasks, one family of tasks per stage (behaviour doc §10).
+"""The run as a graph of tasks, one family of tasks per stage
+(docs/architecture.md#tasks-and-parallelism).
 
 :func:`build_graph` adds the tasks in CIAO's order, each with its prerequisites and
 the message of its group; the pipeline (:mod:`.pipeline`) runs them serially or on a
@@ -87,7 +88,8 @@ def _counted(verb: str, n: int, noun: str, rest: str) -> str:
 @dataclass(frozen=True, eq=False)
 class Build:
     """What every family of tasks needs: the plan, the graph being built, the screen, and
-    which results are kept (everything in memory, or what is written: §4.3)."""
+    which results are kept (everything in memory, or what is written:
+    docs/parameters/cleanup.md)."""
 
     p: Plan
     graph: TaskGraph
@@ -107,12 +109,14 @@ class Build:
 def build_graph(
     p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
 ) -> TaskGraph:
-    """The run as tasks (§10): asphist-chipC, fov, evtbin, [HRC-I: reproject-hrci-bgnd,
+    """The run as tasks (docs/architecture.md#tasks-and-parallelism): asphist-chipC, fov, evtbin,
+    [HRC-I: reproject-hrci-bgnd,
     subtract-hrci-bgnd], imap-chipC, emap-chipC (every band), combine-B, thresh-B,
     divide-B, and with psfecf set psfmap-B.  ``until="imap"`` stops after the instrument maps.
 
     A task's result is kept when the caller wants everything in memory or it is written
-    (cleanup rules §4.3); otherwise it is dropped once its last dependent has run.
+    (cleanup rules docs/parameters/cleanup.md); otherwise it is dropped once its last dependent
+    has run.
     Tasks are added in CIAO's order, which is the serial run's order.
     """
     params = p.inputs.params
@@ -133,7 +137,7 @@ def build_graph(
 
 
 def _aspect_histogram_tasks(b: Build) -> None:
-    """asphist-chipC: one aspect histogram per chip (§6.1)."""
+    """asphist-chipC: one aspect histogram per chip (docs/architecture.md#aspect-histograms)."""
     p, inputs = b.p, b.p.inputs
     obs, chips = inputs.obs, inputs.chips
     b.graph.group("asphist", _counted("Creating", len(chips), "aspect histogram", b.obsid))
@@ -154,7 +158,7 @@ def _aspect_histogram_tasks(b: Build) -> None:
 
 
 def _fov_task(b: Build) -> None:
-    """fov: the observation's field of view (skyfov, §5.2)."""
+    """fov: the observation's field of view (skyfov, docs/grid.md)."""
     p, chips = b.p, b.p.inputs.chips
 
     def fov(_):
@@ -166,8 +170,9 @@ def _fov_task(b: Build) -> None:
 
 
 def _counts_tasks(b: Build) -> str:
-    """evtbin: every band's counts image (§5.4), then for HRC-I the particle background
-    (§8); returns the task whose result holds the counts to use."""
+    """evtbin: every band's counts image (docs/architecture.md#grid-and-counts-images), then for
+    HRC-I the particle background
+    (docs/parameters/background.md); returns the task whose result holds the counts to use."""
     inputs, grid = b.p.inputs, b.p.grid
     obs = inputs.obs
 
@@ -190,7 +195,8 @@ def _counts_tasks(b: Build) -> str:
 
 
 def _instrument_map_tasks(b: Build) -> None:
-    """imap-setup, then imap-chipC: every band's instrument map of a chip (§6.2)."""
+    """imap-setup, then imap-chipC: every band's instrument map of a chip
+    (docs/architecture.md#instrument-maps)."""
     p, inputs = b.p, b.p.inputs
     params, chips, bands = inputs.params, inputs.chips, [x.label for x in inputs.bands]
     n = len(chips) * len(bands)
@@ -214,7 +220,8 @@ def _instrument_map_tasks(b: Build) -> None:
 
 
 def _exposure_map_tasks(b: Build, counts_task: str) -> None:
-    """emap-chipC (every band of a chip, §6.3), then combine-B: the chips summed (§6.4)."""
+    """emap-chipC (every band of a chip, docs/architecture.md#exposure-maps), then combine-B: the
+    chips summed (docs/architecture.md#exposure-maps)."""
     p, inputs = b.p, b.p.inputs
     params, chips, bands = inputs.params, inputs.chips, [x.label for x in inputs.bands]
     nc, nb, grid = len(chips), len(bands), p.grid
@@ -236,7 +243,8 @@ def _exposure_map_tasks(b: Build, counts_task: str) -> None:
 
         return task
 
-    subtracted = [counts_task] if counts_task != "evtbin" else []  # §10: emaps follow it
+    # the exposure maps follow the background subtraction, as in CIAO's task graph
+    subtracted = [counts_task] if counts_task != "evtbin" else []
     for c in chips:
         b.graph.add(f"emap-chip{c}", emap(c),
                     after=[f"imap-chip{c}", f"asphist-chip{c}", *subtracted], group="emap",
@@ -254,7 +262,8 @@ def _exposure_map_tasks(b: Build, counts_task: str) -> None:
 
 
 def _flux_tasks(b: Build, counts_task: str) -> None:
-    """thresh-B (when expmapthresh is on, §7.1), then divide-B (§7.2)."""
+    """thresh-B (when expmapthresh is on, docs/parameters/expmapthresh.md), then divide-B
+    (docs/architecture.md#threshold-and-division)."""
     inputs = b.p.inputs
     params, bands = inputs.params, [x.label for x in inputs.bands]
 
@@ -284,7 +293,8 @@ REPROJECT, SUBTRACT = "reproject-hrci-bgnd", "subtract-hrci-bgnd"
 
 
 def _background_tasks(b: Build) -> str:
-    """reproject-hrci-bgnd → subtract-hrci-bgnd after the counts images (§8, §10); returns
+    """reproject-hrci-bgnd → subtract-hrci-bgnd after the counts images
+    (docs/parameters/background.md, docs/architecture.md#tasks-and-parallelism); returns
     the name of the task whose result holds the subtracted counts."""
     p, graph, report, step, keep_all = b.p, b.graph, b.report, b.step, b.keep_all
     inputs, obs = p.inputs, p.inputs.obs
@@ -331,7 +341,8 @@ def _background_tasks(b: Build) -> str:
 
 
 def _psf_tasks(b: Build) -> None:
-    """psf-setup, then psfmap-B per band after every division (§7.4, §10)."""
+    """psf-setup, then psfmap-B per band after every division (docs/psfmap.md,
+    docs/architecture.md#tasks-and-parallelism)."""
     p, graph, report, step = b.p, b.graph, b.report, b.step
     threshold_on = p.inputs.params.threshold_on
     inputs, obs, ecf = p.inputs, p.inputs.obs, p.inputs.params.psfecf

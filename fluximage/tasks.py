@@ -1,6 +1,7 @@
 """A small task graph: named tasks with prerequisites, run serially or on a thread pool.
 
-As CIAO's fluximage (behaviour doc §10): the serial runner repeatedly runs the
+As CIAO's fluximage (docs/architecture.md#tasks-and-parallelism): the serial runner repeatedly
+runs the
 first task, in creation order, whose prerequisites are complete.  With more than
 one worker each task is handed to a pool of threads as soon as its prerequisites
 are complete (numpy releases the GIL, and threads share the large arrays instead

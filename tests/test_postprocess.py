@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fluximage.inputs.cut import Cut, is_off, parse_cut
 from fluximage.messages import FluximageError
 from fluximage.stages.combine import combine
 from fluximage.stages.divide import divide, flux_bunit
-from fluximage.stages.threshold import Cut, is_off, parse_cut, threshold
+from fluximage.stages.threshold import threshold
 
 EXPOSURE = np.array([[0.0, 1.0, 2.0], [10.0, 50.0, 100.0]])
 COUNTS = np.array([[5, 6, 7], [8, 9, 10]], dtype=np.int32)

@@ -33,7 +33,7 @@ __all__ = [
 #: Chandra MET zero: 1998-01-01T00:00:00 (TT; the < 70 s offset from UTC is ignored here).
 MET_EPOCH = _dt.datetime(1998, 1, 1)
 SECONDS_PER_DAY = 86400.0
-#: Row transfer time of an ACIS frame (s) in the dead-area model (exposure-algorithms §3.4).
+#: Row transfer time of an ACIS frame (s) in the dead-area model (docs/calibration.md).
 ROW_READ_TIME_S = 2.85e-3
 
 
@@ -116,6 +116,6 @@ def interp_zero_outside(x, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def dead_fraction(coefficient_per_s: float, chipy, frame_time_s: float) -> np.ndarray:
-    """Dead-area fraction c·(frame time + CHIPY·t_row), clipped to 0..1 (exposure §3.4)."""
+    """Dead-area fraction c·(frame time + CHIPY·t_row), clipped to 0..1 (docs/calibration.md)."""
     exposed_s = float(frame_time_s) + np.asarray(chipy, float) * ROW_READ_TIME_S
     return np.clip(coefficient_per_s * exposed_s, 0.0, 1.0)

@@ -21,7 +21,7 @@ bad pixels          acis/hrc    ``BADPIX``: FP_TEMP, DATAMODE, OBS_MODE (POINTIN
 
 A file the index names but that is not installed raises :class:`CaldbError` naming it.
 The dead area of a chip is ``c·(frame time + CHIPY·t_row)`` with the CCD's coefficient
-``c`` (s⁻¹) and ``t_row`` = 2.85 ms (exposure-algorithms §3.4); CALDB 4.12 marks the I3 and
+``c`` (s⁻¹) and ``t_row`` = 2.85 ms (docs/calibration.md); CALDB 4.12 marks the I3 and
 S1 rows of the dead-area index as CAL_QUAL 2, so a chip without a good row takes its
 coefficient from the extension of the same file whose ``CCD_ID`` is that chip.
 """

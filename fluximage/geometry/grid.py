@@ -1,4 +1,4 @@
-"""The output sky grid: one object for every image of a run (behaviour doc §5).
+"""The output sky grid: one object for every image of a run (docs/grid.md).
 
 An :class:`Axis` is a run of pixels of equal size along x or y, in sky
 (physical) pixels; a :class:`Grid` is two of them.  The counts images, the
@@ -231,7 +231,7 @@ def automatic_grid(
     arcsec: float,
     no_overlap: Callable[[], str],
 ) -> Grid:
-    """The grid covering the chips' FOV within the event file's extent (§5.2).
+    """The grid covering the chips' FOV within the event file's extent (docs/grid.md).
 
     ``fov_x``/``fov_y``: per-chip polygon extents; ``data_x``/``data_y``: the
     event file's x/y range (TLMIN/TLMAX, data subspace, user filter).
@@ -325,7 +325,7 @@ def grid_from_image(path: str, arcsec: float) -> Grid | None:
 
 
 def user_grid(xygrid: str, arcsec: float, warn: Callable[[str], None]) -> Grid:
-    """The grid the user asked for, with CIAO's warnings (§5.3)."""
+    """The grid the user asked for, with CIAO's warnings (docs/parameters/xygrid.md)."""
     grid = grid_from_image(xygrid, arcsec) or parse_grid_text(xygrid, arcsec)
     if not math.isclose(grid.x.step, grid.y.step, rel_tol=1e-12):
         warn(

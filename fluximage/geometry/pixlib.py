@@ -1,6 +1,6 @@
 """Chandra coordinate transforms ("our own pixlib"): CHIP, TDET, LSI, FC, DET, SKY.
 
-The chain (exposure-algorithms.md §1):
+The chain (docs/architecture.md#coordinates):
 
 - CHIP → LSI: affine map of the chip corners, chip (0.5, 0.5) at LL (mm);
 - LSI → STF: + instrument ORIGIN + SIM position (SIM_X, SIM_Y, SIM_Z, mm);

@@ -1,4 +1,4 @@
-"""Aspect solutions, bad-pixel, mask and DTF files (behaviour doc §2.3).
+"""Aspect solutions, bad-pixel, mask and DTF files (docs/inputs.md).
 
 A file named in a header keyword is looked for, relative to the event file's
 directory, in ``. repro/ primary/ secondary/ ../repro/ ../primary/
@@ -189,7 +189,7 @@ _LABELS = {"MASKFILE": ("maskfile", "Mask", "mask"), "DTFFILE": ("dtffile", "Dtf
 def resolve_optional(key: str, param: str, obs: Observation, report: Reporter) -> str | None:
     """MASKFILE or DTFFILE: the file to use, or None."""
     pname, title, word = _LABELS[key]
-    # CIAO omits the space before the DTF note (behaviour doc §12, bug 3); we add it
+    # CIAO omits the space before the DTF note (docs/differences.md); we add it
     note = " " + _NOTES[key].lstrip()
     if param.lower() == "none":
         report(f"WARNING - {pname} parameter set to NONE.{note}")

@@ -1,8 +1,8 @@
 """The ``bands`` parameter: energy bands (ACIS) and PI bands (HRC).
 
 ``parse_bands(text, instrument)`` turns the parameter value into a list of
-:class:`Band` objects, in the order given, following §3 of the behaviour
-document.  Each band knows its label (used in file names), the DM filter
+:class:`Band` objects, in the order given, as docs/parameters/bands.md
+describes.  Each band knows its label (used in file names), the DM filter
 used to bin the counts image, what the instrument map needs (a
 monochromatic energy or a spectral weights file), the keywords for the
 counts-image header, and the line printed at verbose >= 1.
@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -108,6 +108,16 @@ class Band:
     pi_hi: int | None = None
     #: (ENERG_LO, ENERG_HI) keV of a weights file; for ACIS also the band's energy filter
     weights_range_kev: tuple[float, float] | None = None
+    #: the weights file's rows, read when the band is made (None: read on first use)
+    loaded_weights: SpectralWeights | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def weights(self) -> SpectralWeights:
+        """The spectral weights of a weights-file band (read from the file if the band
+        was made without them)."""
+        if self.weights_file is None:
+            raise ValueError(f"band {self.label} has no weights file")
+        return self.loaded_weights or read_weights(self.weights_file)
 
     @property
     def instmap_energy(self) -> float:
@@ -315,7 +325,6 @@ def _acis_band(spec: str) -> Band:
             energy_kev=eff,
             lo_kev=lo,
             hi_kev=hi,
-            weights_range_kev=(lo, hi),
             filter=_energy_filter(lo, hi),
             message=f"Using CSC {text} science energy band.",
         )
@@ -385,7 +394,8 @@ def _hrc_band(spec: str) -> Band:
 
 
 def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
-    mid_kev = read_weights(path).energy_kev  # a broken file is reported now, not by mkinstmap
+    weights = read_weights(path)  # a broken file is reported now, not by mkinstmap
+    mid_kev = weights.energy_kev
     if acis:
         lo, hi = weights_energy_range(path, warn)
         return Band(
@@ -394,6 +404,7 @@ def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
             lo_kev=lo,
             hi_kev=hi,
             weights_range_kev=(lo, hi),
+            loaded_weights=weights,
             filter=_energy_filter(lo, hi),
             message=f"{label} uses weights file {path} ({lo} to {hi} keV)",
         )
@@ -403,6 +414,7 @@ def _weights_band(path: str, label: str, acis: bool, warn: Warn) -> Band:
         label=label,
         weights_file=path,
         weights_range_kev=span,
+        loaded_weights=weights,
         filter=_pi_filter(None, None),
         message=f"{label} uses weights file {path}",
     )

@@ -129,7 +129,7 @@ class EventSource:
     def chips(
         self, extra: Iterable[EventFilter] = (), chunk_rows: int = DEFAULT_CHUNK_ROWS
     ) -> list[int]:
-        """Sorted chip numbers that have events after the filters (§5.1)."""
+        """Sorted chip numbers that have events after the filters (docs/grid.md)."""
         column = self.obs.chip_column
         if not self.obs.events.has_column(column):
             raise FluximageError(f"Column {column} not found in {self.obs.path}")

@@ -1,4 +1,5 @@
-"""HRC-I particle background: which file, which method, which status filter (§8).
+"""HRC-I particle background: which file, which method, which status filter
+(docs/parameters/background.md).
 
 Only for DETNAM exactly ``HRC-I`` and ``background`` other than ``none``.  The
 file is the CALDB dataset ``BKGRND`` of the ``hrc`` index that matches the event

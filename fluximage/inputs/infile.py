@@ -1,4 +1,5 @@
-"""``infile``: a stack of event files or directories, resolved to exactly one file (§2.1)."""
+"""``infile``: a stack of event files or directories, resolved to exactly one file
+(docs/inputs.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``outroot`` → file names of every product and intermediate; clobber checks (§4).
+"""``outroot`` → file names of every product and intermediate; clobber checks (docs/outputs.md).
 
 ``P`` = prefix, ``B`` = band label, ``C`` = chip, ``O`` = ObsID label:
 ``PB.img``, ``PB_thresh.img``, ``PB.expmap``, ``PB_thresh.expmap``,
@@ -101,7 +101,8 @@ class OutputNames:
         psf: bool,
         hrci_background: bool,
     ) -> list[str]:
-        """The full list of possible outputs, intermediates included (§4.4)."""
+        """The full list of possible outputs, intermediates included
+        (docs/parameters/clobber.md)."""
         chips, bands = list(chips), list(bands)
         files = [self.asphist(c) for c in chips]
         files += [self.instmap(c, b) for c in chips for b in bands]

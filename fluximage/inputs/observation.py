@@ -1,4 +1,4 @@
-"""The event file's header: instrument, ObsID label, GTIs, sky WCS (behaviour doc §2.2)."""
+"""The event file's header: instrument, ObsID label, GTIs, sky WCS (docs/inputs.md)."""
 
 from __future__ import annotations
 

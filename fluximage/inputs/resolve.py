@@ -1,6 +1,8 @@
-"""Resolve every input in CIAO's order (behaviour doc §1.7), before any computing.
+"""Resolve every input in CIAO's order (docs/architecture.md#parameters-and-inputs), before any
+computing.
 
-Messages appear in the order CIAO prints them (§9.3) and the first problem
+Messages appear in the order CIAO prints them (docs/outputs.md#the-list-on-screen) and the first
+problem
 met is the one reported.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from ..fitsio import list_blocks
 from ..geometry.grid import Grid, fmt, user_grid
+from ..memory import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
 from ..messages import FluximageError, Reporter
 from ..parameters import (
     FluximageParameters,
@@ -24,8 +27,6 @@ from ..parameters import (
     check_psfecf,
     resolve_tmpdir,
 )
-from ..stages.mkinstmap import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
-from ..stages.threshold import check_cut
 from .ancillary import (
     AspectFile,
     BadPixels,
@@ -35,6 +36,7 @@ from .ancillary import (
     resolve_optional,
 )
 from .bands import Band, parse_bands
+from .cut import check_cut
 from .dmfilter import parse_filter, split_filespec
 from .events import EventSource, counted_columns
 from .hrc_background import BackgroundSource, resolve_background

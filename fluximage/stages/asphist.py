@@ -85,7 +85,8 @@ def unwrap_ra(ra: np.ndarray, about: float) -> np.ndarray:
 
 
 def max_bins(files: list[AspectSolution], res_xy: float) -> int:
-    """fluximage's ``max_bin`` from the aspect ranges of all files (§6.1).
+    """fluximage's ``max_bin`` from the aspect ranges of all files
+    (docs/architecture.md#aspect-histograms).
 
     Unlike CIAO, the ranges are taken over all the files (CIAO combines them
     with ``min`` and uses only the last file's roll range) and RA wraps at 0/360.

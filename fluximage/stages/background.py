@@ -1,4 +1,4 @@
-"""HRC-I particle background: reproject, bin, scale and subtract (behaviour doc §8).
+"""HRC-I particle background: reproject, bin, scale and subtract (docs/parameters/background.md).
 
 The CALDB background files are stowed-detector event lists in chip coordinates.
 As reproject_events does for fluximage, every background event is given a random
@@ -154,7 +154,7 @@ def reproject_background(
     seed: int,
     keep_events: bool,
 ) -> ReprojectedBackground:
-    """Filter, reproject and bin the background events (§8 step 3).
+    """Filter, reproject and bin the background events (docs/parameters/background.md step 3).
 
     ``chunks``: the file's rows of :func:`background_columns`; ``header``: the tailored
     header (:func:`tailored_header`); ``selection``: the override's filter and the status
@@ -284,7 +284,7 @@ def subtract_background(
     event_header: fits.Header,
     unsubtracted_names: Mapping[str, str],
 ) -> Subtraction:
-    """Subtract the scaled background from every band (§8 step 4).
+    """Subtract the scaled background from every band (docs/parameters/background.md step 4).
 
     The subtracted image takes ONTIME, LIVETIME and EXPOSURE from the unsubtracted one
     (named in ``unsubtracted_names`` for the error when one is missing).

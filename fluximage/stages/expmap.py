@@ -4,7 +4,7 @@ For one chip, every output sky-pixel centre (X, Y) is mapped to chip coordinates
 for each aspect-histogram bin b (the bin's mean pointing ra/dec/roll and detector
 offsets dy/dz/dθ), the instrument-map pixel containing that chip position is looked
 up (nearest pixel; 0 off the chip or outside the map), and the values are summed
-with the bins' durations (exposure-algorithms.md §4):
+with the bins' durations (docs/architecture.md#exposure-maps):
 
     E(X, Y) = Σ_b DURATION_b · I(chip_b(X, Y))            cm² s (0/1 maps: s)
 

@@ -45,7 +45,7 @@ class InstrumentMap:
 
 
 def detsubsys(detector: str, chip: int, units: str) -> str:
-    """mkinstmap's detsubsys as fluximage builds it (§6.2)."""
+    """mkinstmap's detsubsys as fluximage builds it (docs/architecture.md#instrument-maps)."""
     name = {"ACIS": f"ACIS-{chip}", "HRC-I": "HRC-I", "HRC-S": f"HRC-S{chip}"}[detector]
     ideal = ";IDEAL" if units == "time" else ""
     return f"{name}{ideal};BPMASK={BPMASK_TEXT}" if detector == "ACIS" else f"{name}{ideal}"

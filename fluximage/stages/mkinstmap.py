@@ -19,7 +19,6 @@ binned pixel holds the fraction of good chip pixels in it); HRC-S 4096×16456.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +27,8 @@ import numpy as np
 from ..calib.interface import Calibration
 from ..geometry.pixlib import AspectSamples, Detector, chip_off_axis
 from ..inputs.badpix import paint_rectangles
-from ..inputs.bands import Band, read_weights
+from ..inputs.bands import Band
+from ..memory import physical_memory
 from ..messages import FluximageError
 from .fov import chip_windows
 
@@ -38,7 +38,6 @@ __all__ = [
     "BYTES_PER_BLOCK_PIXEL",
     "ENERGIES_AT_ONCE",
     "FULL_RES_BLOCK_PIXELS",
-    "IMAGE_BYTES_PER_PIXEL_BAND",
     "InstmapSetup",
     "PixelGrid",
     "blocked_instrument_maps",
@@ -49,7 +48,6 @@ __all__ = [
     "map_key",
     "memory_needed",
     "monochromatic_map",
-    "physical_memory",
     "pixel_grid",
     "row_blocks",
     "setup",
@@ -78,7 +76,7 @@ class PixelGrid:
 
 
 def pixel_grid(detector: str, binsize: float) -> PixelGrid:
-    """The grid fluximage asks mkinstmap for (behaviour doc §6.2)."""
+    """The grid fluximage asks mkinstmap for (docs/architecture.md#instrument-maps)."""
     if detector == "ACIS":
         return PixelGrid(1024, 1024, 1)
     if detector == "HRC-S":
@@ -98,18 +96,6 @@ def memory_needed(grid: PixelGrid) -> int:
     full = grid.nx * grid.ny
     good_rows = min(full * grid.bin * grid.bin, FULL_RES_BLOCK_PIXELS)  # one byte a pixel
     return 4 * full + good_rows + BYTES_PER_BLOCK_PIXEL * min(full, BLOCK_PIXELS)
-
-
-#: Bytes a band's images take for each output-grid pixel: the counts image, the combined
-#: and thresholded exposure maps and counts, and the flux image (float64 mostly).
-IMAGE_BYTES_PER_PIXEL_BAND = 40
-
-
-def physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_memory(detector: str, grid: PixelGrid, binsize: float) -> None:
@@ -280,7 +266,7 @@ def instrument_map(cal: Calibration, s: InstmapSetup, band: Band, units: str) ->
         return s.geometry.astype(np.float32)
     if band.weights_file is None:
         return monochromatic_map(cal, s, band.instmap_energy)
-    weights = read_weights(band.weights_file)  # used as given, as mkinstmap does
+    weights = band.weights  # used as given, as mkinstmap does
     total = np.zeros(s.geometry.shape, dtype=np.float64)
     for energy, weight in zip(weights.energy_kev, weights.weight, strict=True):
         if weight > 0:
@@ -319,7 +305,7 @@ def _terms(cal: Calibration, detector: str, chip: int, bands: list[Band], time_m
         if band.weights_file is None:
             pairs = [(band.instmap_energy, None)]
         else:
-            weights = read_weights(band.weights_file)
+            weights = band.weights
             pairs = [(float(e), float(x))
                      for e, x in zip(weights.energy_kev, weights.weight, strict=True)
                      if x > 0]  # fmt: skip

@@ -1,4 +1,4 @@
-"""PSF-size maps (mkpsfmap, behaviour doc §7.4): per pixel, the radius enclosing ``ecf``.
+"""PSF-size maps (mkpsfmap, docs/psfmap.md): per pixel, the radius enclosing ``ecf``.
 
 For each pixel centre of the output grid the sky position is carried to DET with the
 observation's mean pointing (ra, dec, roll; like mkpsfmap, the mean dy/dz/dθ offsets are not
@@ -22,7 +22,7 @@ import numpy as np
 from ..calib.psf import PsfSize, check_ecf
 from ..geometry.grid import Grid
 from ..geometry.pixlib import AspectSamples, Detector, SkyFrame, off_axis_angles, sky_to_det
-from ..inputs.bands import Band, read_weights
+from ..inputs.bands import Band
 from ..messages import FluximageError
 
 __all__ = [
@@ -62,7 +62,7 @@ class PsfSpectrum:
 def band_psf_spectrum(band: Band) -> PsfSpectrum:
     """The band's energy (monochromatic band) or its weights file's rows (keV, weight)."""
     if band.weights_file is not None:
-        weights = read_weights(band.weights_file)
+        weights = band.weights
         return PsfSpectrum(weights.energy_kev, weights.weight)
     if band.energy_kev is None:
         raise FluximageError(f"Band {band.label} has neither an energy nor a weights file")

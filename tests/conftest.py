@@ -45,3 +45,18 @@ def obs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_observation(tmp_path / "obs", chips=[7], n=3000)
     return tmp_path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line saying how many tests were skipped for want of ../shared (the real and
+    MARX data, the CALDB extract, the behaviour documents), which CI does not have."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    wanting = 0
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        wanting += "shared" in reason
+    if skipped:
+        terminalreporter.write_line(
+            f"{wanting} of {len(skipped)} skipped tests need ../shared "
+            f"({SHARED} {'is present' if SHARED.is_dir() else 'is absent'})"
+        )

@@ -487,7 +487,7 @@ def test_real_hetg_zeroth_order(tmp_path):
     assert np.all((got > 0.05) & (got < 0.8))
 
 
-@pytest.mark.skipif(not (REAL_CALDB / "data/chandra/acis/caldb.indx").is_file(), reason="no CALDB")
+@pytest.mark.skipif(not (REAL_CALDB / "data/chandra/acis/caldb.indx").is_file(), reason="no shared CALDB")
 def test_real_index_names_missing_files():
     cal = caldb_calibration(REAL_CALDB, {**ACIS_HEADER, "DATE-OBS": "2010-07-02T15:00:00"})
     assert cal.source == f"CALDB {REAL_CALDB} (4.12.0)"

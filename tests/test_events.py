@@ -230,7 +230,7 @@ def test_nulls(tmp_path):
 @pytest.fixture(scope="module")
 def real():
     if not EVT_28229.exists():
-        pytest.skip(f"{EVT_28229} not available")
+        pytest.skip(f"{EVT_28229} not available (../shared/data)")
     data = fits.getdata(EVT_28229, "EVENTS")
     return {c: np.asarray(data[c]) for c in ("ccd_id", "energy", "time")}
 

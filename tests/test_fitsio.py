@@ -462,7 +462,7 @@ def test_truncated_rows_not_yielded_silently(table_file, tmp_path):
 
 def _real(path):
     if not path.exists():
-        pytest.skip(f"{path} not available")
+        pytest.skip(f"{path} not available (../shared/data)")
     return path
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ._version import __version__
-from .paramio.values import printable
 
 __all__ = [
     "TOOL",
@@ -88,6 +87,8 @@ def interrupt_line(exc: BaseException | None = None) -> str:
 def print_error(message: str, stream: TextIO | None = None) -> None:
     """Write the error line to stderr, red on a terminal unless ``NO_COLOR`` is set."""
     stream = sys.stderr if stream is None else stream
+    from .paramio.values import printable  # paramio's package is loaded only when printing
+
     line = printable(error_line(message))
     if _is_tty(stream) and "NO_COLOR" not in os.environ:
         line = f"\033[1;31m{line}\033[0m"
@@ -110,6 +111,8 @@ class Reporter:
 
     def __call__(self, message: str = "", level: int = 1) -> None:
         if self.verbose >= level:
+            from .paramio.values import printable
+
             print(printable(message), file=self.stream or sys.stdout, flush=True)
 
     def banner(self) -> None:

@@ -212,7 +212,7 @@ def check_without_files(p: FluximageParameters) -> str:
 
 
 def resolve_tmpdir(stored: str) -> str:
-    """tmpdir as an absolute existing directory.
+    """tmpdir as an absolute directory, created when it does not exist.
 
     ``${ASCDS_WORK_PATH}`` is CIAO's default; where that variable is not set
     (no CIAO installed) the system temporary directory stands in for it.
@@ -220,8 +220,13 @@ def resolve_tmpdir(stored: str) -> str:
     env = {"ASCDS_WORK_PATH": tempfile.gettempdir(), **os.environ}
     text = expand_env(stored, env).strip()
     path = os.path.abspath(text or ".")
-    if not os.path.exists(path):
-        raise FluximageError(f"The temporary directory {path} does not exist!")
-    if not os.path.isdir(path):
+    if os.path.exists(path) and not os.path.isdir(path):
         raise FluximageError(f"The temporary directory {path} is not actually a directory!")
+    if not os.path.exists(path):  # the ahelp says it is created (CIAO refuses it instead)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise FluximageError(
+                f"Unable to create the temporary directory {path}: {exc.strerror}"
+            ) from None
     return path

@@ -34,6 +34,7 @@ from .preflight import (
     check_aspect_coverage,
     check_caldb_bad_pixels,
     check_grid_memory,
+    large_image_warning,
 )
 from .progress import Progress, ProgressReporter
 from .run_graph import SUBTRACT, Plan, build_graph
@@ -156,7 +157,7 @@ def run(params: FluximageParameters, report: Reporter, keep_in_memory: bool = Fa
         products.commit()
     except BaseException:
         products.rollback()
-        remove_if_empty(inputs.created_directory)
+        remove_if_empty(inputs.created_directory, inputs.names.directory)
         raise
     for line in files.lines():
         report(line)
@@ -240,6 +241,9 @@ def plan(inputs: Inputs, report: Reporter, calibration: Calibration | None = Non
     report(f"Calibration: {calibration.source}", level=2)
     for line in grid.screen_lines():
         report(line)
+    warning = large_image_warning(grid, len(inputs.bands))
+    if warning:
+        report(warning)
     report()
     workers = inputs.params.workers()
     report(

@@ -52,6 +52,22 @@ def check_grid_memory(grid: Grid, n_bands: int, n_chips: int, detector: str) -> 
         )
 
 
+#: An output file larger than this gets a warning with its size (MB).
+LARGE_IMAGE_MB = 500.0
+
+
+def large_image_warning(grid: Grid, n_bands: int) -> str | None:
+    """The warning for images of more than :data:`LARGE_IMAGE_MB` each (an exposure or flux
+    image: 8 bytes a pixel), with the sizes, before they are made."""
+    each = grid.x.n * grid.y.n * 8 / 1e6
+    if each <= LARGE_IMAGE_MB:
+        return None
+    return (f"WARNING: the output images have {grid.x.n} by {grid.y.n} pixels: each exposure "
+            f"map and flux image takes {each:.0f} MB (about {each * 2.5 * n_bands / 1e3:.1f} GB "
+            f"of files for {n_bands} band{'s' if n_bands > 1 else ''}); a larger binsize "
+            "makes them smaller.")  # fmt: skip
+
+
 def check_caldb_bad_pixels(inputs: Inputs, calibration: Calibration) -> None:
     """badpixfile=CALDB asked for explicitly: a calibration without the file would apply no
     bad pixels at all (CIAO fails without a CALDB)."""

@@ -101,7 +101,7 @@ def test_output_directory_made_by_another_run_meanwhile(tmp_path, monkeypatch):
         raise FileExistsError(17, "File exists", path)
 
     monkeypatch.setattr(names.os, "mkdir", racing_mkdir)
-    assert names.prepare_output_directory("shared/run1_") is False
+    assert names.prepare_output_directory("shared/run1_") is None
     assert Path("shared").is_dir()
 
 

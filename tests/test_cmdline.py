@@ -132,7 +132,8 @@ def test_atfile_uses_another_parameter_file(tmp_path, system_par):
         ([E, O, "binsize=0"], "binsize=0.0 is not valid, it must be a number greater than zero."),
         ([E, O, "psfecf=0"], "psfecf=0.0 is not valid, it must be > 0 and <= 1"),
         ([E, O, "nproc=0"], "nproc argument can not be 0"),
-        ([E, O, "tmpdir=/no/such/dir"], "The temporary directory /no/such/dir does not exist!"),
+        ([E, O, "tmpdir=/dev/null/x"],
+         "Unable to create the temporary directory /dev/null/x: Not a directory"),
     ],
 )
 def test_fluximage_rules(args, message):
@@ -163,6 +164,8 @@ def test_fluximage_rule_values(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
     assert tmpdir("tmpdir=sub") == str(tmp_path / "sub")
+    assert tmpdir("tmpdir=new/deeper") == str(tmp_path / "new" / "deeper")  # made, as ahelp says
+    assert (tmp_path / "new" / "deeper").is_dir()
     (tmp_path / "afile").write_text("x")
     with pytest.raises(FluximageError, match="is not actually a directory!"):
         tmpdir("tmpdir=afile")

@@ -95,14 +95,16 @@ def test_all_outputs_lists_every_possible_file():
 
 
 def test_prepare_output_directory(tmp_path, monkeypatch):
+    """The directory is made with its parents; the outermost one made is returned, so a
+    failed run can remove what it made."""
     monkeypatch.chdir(tmp_path)
-    assert prepare_output_directory("new/") is True
+    assert prepare_output_directory("new/") == "new"
     assert (tmp_path / "new").is_dir()
-    assert prepare_output_directory("new/") is False
-    assert prepare_output_directory("") is False  # the current directory
-    assert prepare_output_directory("root_") is False
-    with pytest.raises(FluximageError, match="^Unable to create directory a/b$"):
-        prepare_output_directory("a/b/")
+    assert prepare_output_directory("new/") is None
+    assert prepare_output_directory("") is None  # the current directory
+    assert prepare_output_directory("root_") is None
+    assert prepare_output_directory("a/b/c/x_") == "a" and (tmp_path / "a/b/c").is_dir()
+    assert prepare_output_directory("new/d/e/") == "new/d"
     (tmp_path / "afile").write_text("")
     with pytest.raises(FluximageError, match="^Unable to create directory afile/sub$"):
         prepare_output_directory("afile/sub/x")

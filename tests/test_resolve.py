@@ -86,9 +86,10 @@ def test_unsupported_filter_is_named(obs):
          "Unable to find bad pixel file=nope.fits (or .gz version)"),
         ([EVT, "out/", "maskfile=nope.fits", "psfecf=0"], "Unable to find mask file: nope.fits"),
         ([EVT, "out/", "psfecf=0", "nproc=0"], "psfecf=0.0 is not valid, it must be > 0 and <= 1"),
-        ([EVT, "out/", "nproc=0", "tmpdir=/nonexistent"], "nproc argument can not be 0"),
-        ([EVT, "out/", "tmpdir=/nonexistent"], "The temporary directory /nonexistent does not exist!"),
-        ([EVT, "a/b/c/"], "Unable to create directory a/b/c"),
+        ([EVT, "out/", "nproc=0", "tmpdir=/dev/null/x"], "nproc argument can not be 0"),
+        ([EVT, "out/", "tmpdir=/dev/null/x"],
+         "Unable to create the temporary directory /dev/null/x: Not a directory"),
+        ([EVT, f"{EVT}/b/c/"], f"Unable to create directory {EVT}/b/c"),
     ],
 )  # fmt: skip
 def test_first_problem_reported(obs, args, message):

@@ -294,3 +294,56 @@ def test_cleanup_no_lists_files_band_by_band_as_ciao(tmp_path, capsys):
                                        "1_hard.instmap"]  # fmt: skip
     assert block("exposure map") == ["0_soft.expmap", "1_soft.expmap", "soft.expmap",
                                      "0_hard.expmap", "1_hard.expmap", "hard.expmap"]  # fmt: skip
+
+
+def test_outroot_directories_are_made_with_their_parents(obs, capsys):
+    status, _, err = _run(capsys, "bands=broad", "binsize=32", outroot="x/y/z/")
+    assert status == 0, err
+    assert os.path.isfile("x/y/z/broad_flux.img")
+
+
+def test_a_failed_run_removes_the_directories_it_made(obs, capsys):
+    # no event on ccd 3: found after the directories are made
+    status, _, err = _run(capsys, "bands=broad", "binsize=32", evt=f"{EVT}[ccd_id=3]",
+                          outroot="p/q/r/")  # fmt: skip
+    assert status == 1 and "There are no events in" in err and not os.path.exists("p")
+
+
+def test_one_band_per_run_into_one_outroot_shares_the_fov(obs, capsys):
+    """The ahelp's example 5: a run per band with clobber=no; CIAO stops at the second
+    run on the FOV, which does not depend on the band."""
+    for band in ("soft", "medium", "hard"):
+        status, _, err = _run(capsys, f"bands={band}", "binsize=32", "clobber=no")
+        assert status == 0, (band, err)
+    assert sorted(f for f in os.listdir("out") if f.endswith("_flux.img")) == [
+        "hard_flux.img", "medium_flux.img", "soft_flux.img"]  # fmt: skip
+    # a file of that name that is not this observation's FOV is still protected
+    fov = next(f for f in os.listdir("out") if f.endswith(".fov"))
+    with fits.open(f"out/{fov}", mode="update") as hdul:
+        hdul["FOV"].header["OBS_ID"] = "99999"
+    status, _, err = _run(capsys, "bands=broad", "binsize=32", "clobber=no")
+    assert status == 1 and f"File out/{fov} exists and clobber=no." in err
+
+
+def test_a_wrong_caldb_is_not_called_unset(obs, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CALDB", str(tmp_path / "nocaldb"))
+    status, out, _ = _run(capsys, "bands=broad", "binsize=32")
+    assert status == 0
+    assert f"WARNING: CALDB={tmp_path / 'nocaldb'} holds no Chandra CALDB index; using the " \
+           "built-in calibration." in out  # fmt: skip
+    assert "Using the built-in calibration." in out and "is not set" not in out
+
+
+def test_images_over_500_mb_are_announced(obs, capsys):
+    """A sky filter keeps the events small, the xygrid makes 8000 x 8000 pixels (512 MB an
+    image): the warning comes with the grid, before the images are made."""
+    from fluximage.geometry.grid import user_grid
+    from fluximage.preflight import large_image_warning
+
+    grid = user_grid("0.5:8000.5:#8000,0.5:8000.5:#8000", 0.492, lambda m: None)
+    warning = large_image_warning(grid, 2)
+    assert warning == ("WARNING: the output images have 8000 by 8000 pixels: each exposure map "
+                       "and flux image takes 512 MB (about 2.6 GB of files for 2 bands); a "
+                       "larger binsize makes them smaller.")  # fmt: skip
+    small = user_grid("0.5:4000.5:#4000,0.5:4000.5:#4000", 0.492, lambda m: None)
+    assert large_image_warning(small, 1) is None

@@ -34,10 +34,17 @@ def load_calibration(
     return builtin_calibration()
 
 
-def describe(calibration: Calibration) -> str:
-    """The line printed at verbose >= 1 (the full description is in ``source``)."""
+def describe(calibration: Calibration, environ: Mapping[str, str] | None = None) -> str:
+    """The line printed at verbose >= 1 (the full description is in ``source``).
+
+    With ``$CALDB`` set to a place that holds no CALDB (already warned about), the line
+    does not claim that it is unset.
+    """
     if calibration.source.startswith("CALDB"):
         return f"Using calibration files from the {calibration.source}."
+    env = os.environ if environ is None else environ
+    if env.get("CALDB", "").strip():
+        return "Using the built-in calibration."
     return "No CALDB found ($CALDB is not set): using the built-in calibration."
 
 

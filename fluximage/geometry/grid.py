@@ -326,7 +326,13 @@ def grid_from_image(path: str, arcsec: float) -> Grid | None:
 
 def user_grid(xygrid: str, arcsec: float, warn: Callable[[str], None]) -> Grid:
     """The grid the user asked for, with CIAO's warnings (docs/parameters/xygrid.md)."""
-    grid = grid_from_image(xygrid, arcsec) or parse_grid_text(xygrid, arcsec)
+    grid = grid_from_image(xygrid, arcsec)
+    if grid is None:
+        if ":" not in xygrid:  # no range in it: a file name (CIAO says 'should be a filename')
+            if os.path.isfile(xygrid):
+                raise FluximageError(f"xygrid={xygrid} is not an image with a sky grid")
+            raise FluximageError(f"xygrid={xygrid}: no such file (nor a grid lo:hi:#n,lo:hi:#n)")
+        grid = parse_grid_text(xygrid, arcsec)
     if not math.isclose(grid.x.step, grid.y.step, rel_tol=1e-12):
         warn(
             "WARNING: X and Y axis bin sizes are different "

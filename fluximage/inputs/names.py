@@ -121,10 +121,11 @@ class OutputNames:
         return list(dict.fromkeys(files))
 
 
-def prepare_output_directory(prefix: str) -> bool:
-    """Create the output directory (one level) or check it is writable.
+def prepare_output_directory(prefix: str) -> str | None:
+    """Create the output directory (with its parents) or check it is writable.
 
-    Returns True when it was created here, so that a failed run can remove it.
+    Returns the outermost directory created here (None if it existed), so that a failed
+    run can remove what it made.
     """
     directory = os.path.dirname(prefix)
     if directory == "":
@@ -132,16 +133,24 @@ def prepare_output_directory(prefix: str) -> bool:
     if os.path.isdir(directory):
         if not os.access(directory, os.W_OK | os.X_OK):
             raise FluximageError(f"{directory} does not have write permission.")
-        return False
-    try:
-        os.mkdir(directory)
-    except FileExistsError:
-        if os.path.isdir(directory):  # made meanwhile by a concurrent run: not ours to remove
-            return False
-        raise FluximageError(f"Unable to create directory {directory}") from None
-    except OSError:
-        raise FluximageError(f"Unable to create directory {directory}") from None
-    return True
+        return None
+    missing = []  # the directories to make, innermost first, as the user wrote them
+    parent = os.path.normpath(directory)
+    while parent and not os.path.isdir(parent) and parent != os.path.dirname(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    made = None  # the outermost directory this run made
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if os.path.isdir(d):  # made meanwhile by a concurrent run: not ours to remove
+                continue
+            raise FluximageError(f"Unable to create directory {directory}") from None
+        except OSError:
+            raise FluximageError(f"Unable to create directory {directory}") from None
+        made = made or d
+    return made
 
 
 #: Characters a product's temporary name adds to its file name: "." + name + ".XXXXXXXX.tmp"

@@ -14,6 +14,8 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from astropy.io import fits
+
 from ..fitsio import list_blocks
 from ..geometry.grid import Grid, fmt, user_grid
 from ..memory import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
@@ -135,8 +137,7 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
     check_nproc(params)
     check_cut(params.expmapthresh)
     tmpdir = resolve_tmpdir(params.tmpdir)
-    created = prepare_output_directory(prefix)
-    created_dir = (os.path.dirname(prefix) or ".") if created else None
+    created_dir = prepare_output_directory(prefix)
     try:
         report()
         events = reading.result()
@@ -154,18 +155,18 @@ def resolve_inputs(params: FluximageParameters, report: Reporter) -> Inputs:
                     f"{y}={fmt(grid.y.lo)}:{fmt(grid.y.end)}"
                 )
         names = OutputNames(prefix, obs.obsid_label)
-        check_clobber(
-            names.all_outputs(
-                chips,
-                [b.label for b in bands],
-                threshold=params.threshold_on,
-                psf=params.psfecf is not None,
-                hrci_background=background is not None,
-            ),
-            params.clobber,
+        outputs = names.all_outputs(
+            chips,
+            [b.label for b in bands],
+            threshold=params.threshold_on,
+            psf=params.psfecf is not None,
+            hrci_background=background is not None,
         )
+        if is_fov_of(names.fov, obs):  # the same for every band: a run per band may share it
+            outputs.remove(names.fov)
+        check_clobber(outputs, params.clobber)
     except BaseException:
-        remove_if_empty(created_dir)
+        remove_if_empty(created_dir, os.path.dirname(prefix))
         raise
     return Inputs(
         params=params,
@@ -216,8 +217,36 @@ def check_binsize_for_field(binsize: float, obs: Observation, event_filter) -> N
         )
 
 
-def remove_if_empty(directory: str | None) -> None:
-    """Remove a directory this run created, if nothing was written to it."""
-    if directory and os.path.isdir(directory) and not os.listdir(directory):
-        with contextlib.suppress(OSError):  # a concurrent run may have written to it meanwhile
-            os.rmdir(directory)
+def remove_if_empty(directory: str | None, inner: str | None = None) -> None:
+    """Remove a directory this run created (and the ones it made inside it, down to
+    ``inner``), as long as nothing was written to them."""
+    if not directory:
+        return
+    chain = []
+    if inner:
+        path = os.path.abspath(inner)
+        top = os.path.abspath(directory)
+        while path.startswith(top) and path != top:
+            chain.append(path)
+            path = os.path.dirname(path)
+    for d in [*chain, directory]:
+        if os.path.isdir(d) and not os.listdir(d):
+            with contextlib.suppress(OSError):  # a concurrent run may have written to it
+                os.rmdir(d)
+
+
+def is_fov_of(path: str, obs: Observation) -> bool:
+    """Whether ``path`` is an FOV file of this observation (a FOV block with its OBS_ID).
+
+    CIAO refuses to overwrite it with clobber=no, so running fluximage once per band into
+    one outroot (the ahelp's example 5) stops at the second run; the FOV does not depend
+    on the band, so it is rewritten instead (docs/differences.md).
+    """
+    if not os.path.isfile(path):
+        return False
+    try:
+        header = fits.getheader(path, "FOV")
+    except (OSError, KeyError, ValueError):
+        return False
+    return (str(header.get("HDUCLAS2", "")).upper() == "FOV"
+            and str(header.get("OBS_ID", "")).strip() == obs.obs_id)  # fmt: skip

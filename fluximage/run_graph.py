@@ -319,7 +319,9 @@ def _background_tasks(b: Build) -> str:
         )  # fmt: skip
 
     def subtract(r):
-        events, bkg_name = r[REPROJECT], inputs.names.hrci_background_events
+        # the file the background events were read from (PHRC-I_bkg.fits is written only
+        # with cleanup=no, so the messages do not name it)
+        events, bkg_name = r[REPROJECT], source.spec
         if source.method == "time":
             scale = time_scale(obs.header, obs.path, events.header, bkg_name)
         else:

@@ -301,7 +301,7 @@ def test_time_scale_by_hand():
 def test_particle_scale_by_hand():
     s = particle_scale(1200, 48000, "[pi=300:500]", "b.fits")
     assert s.value == 0.025 and s.bkgparams == "[pi=300:500]"
-    with pytest.raises(FluximageError, match=r"no events in b.fits\[pi=300:500\]"):
+    with pytest.raises(FluximageError, match=r"no events in b.fits with \[pi=300:500\] after"):
         particle_scale(5, 0, "[pi=300:500]", "b.fits")
 
 

@@ -26,7 +26,7 @@ from fluximage.simulate import FlatField, PointSource, simulate
 from fluximage.stages.background import reproject_events, subtract
 
 from conftest import SHARED_DATA
-from factory import background_caldb, write_background
+from factory import DROP, background_caldb, write_background
 
 SKIP = "so skipping background subtraction."
 PATTERN = "x" * 31 + "0"  # status bit 0 must be clear
@@ -359,3 +359,19 @@ def test_api_background_file_is_the_override(simulated, tmp_path, monkeypatch):
     result = fluximage.run(evt, "api/", background_file="bg.fits", verbose=0)
     assert fits.getheader("api/wide_flux.img")["BEVTFILE"] == "bg.fits"
     assert result.prepared.counts["wide"].min() < 0
+
+
+def test_scaling_errors_name_the_background_file_read(simulated, tmp_path, monkeypatch, capsys):
+    """Not PHRC-I_bkg.fits, which a cleanup=yes run never writes."""
+    evt = _copy(simulated, tmp_path, monkeypatch, STATFILT=PATTERN)
+    write_background(tmp_path / "bg.fits", 500, header={"EXPOSURE": DROP})
+    status = cli.main([evt, "out/", "--background=bg.fits", "verbose=0"])
+    err = capsys.readouterr().err
+    assert status == 1 and "Unable to find keyword EXPOSURE in bg.fits" in err
+    write_background(tmp_path / "bg.fits", 500, pi=(0, 10))  # nothing at PI 300-500
+    status = cli.main([evt, "out/", "--background=bg.fits", "background=particle",
+                       "verbose=0"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 1 and ("There are no events in bg.fits with [pi=300:500] after the status "
+                            "filter: the background can not be scaled") in err  # fmt: skip
+    assert not os.path.exists("out/HRC-I_bkg.fits")

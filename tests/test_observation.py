@@ -130,6 +130,10 @@ def test_display_path(tmp_path, monkeypatch):
     assert display_path(str(tmp_path / "a" / "b.fits")) == "a/b.fits"
     assert display_path("x.fits") == "x.fits"
     assert display_path("/etc/hosts") == "/etc/hosts"  # only '/' in common
+    assert display_path("../x/./y.fits") == "../x/y.fits"  # relative: as given
+    # absolute outside the cwd stays absolute (CIAO: '../sibling/e.fits')
+    sibling = tmp_path.parent / "sibling" / "e.fits"
+    assert display_path(str(sibling)) == str(sibling)
 
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")

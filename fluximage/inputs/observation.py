@@ -192,14 +192,24 @@ def sky_data_ranges(obs: Observation, event_filter) -> list[tuple[float, float]]
 
 
 def display_path(path: str) -> str:
-    """Relative to the current directory if they share more than '/', else absolute."""
-    absolute = os.path.abspath(path)
-    cwd = os.getcwd()
+    """A path as messages show it: a relative path as given (normalised); an absolute one
+    relative to the current directory when it lies inside it, else absolute.
+
+    CIAO shows every path relative to the current directory when the two share more than
+    '/', so ``/data/x/evt2.fits`` typed in ``/data/work/run`` comes back as
+    ``../../x/evt2.fits`` (docs/differences.md).
+    """
+    if not path:
+        return path
+    if not os.path.isabs(path):
+        return os.path.normpath(path)
+    absolute = os.path.normpath(path)
     try:
-        common = os.path.commonpath([absolute, cwd])
+        relative = os.path.relpath(absolute, os.getcwd())
     except ValueError:
         return absolute
-    return os.path.relpath(absolute, cwd) if common != os.sep else absolute
+    outside = relative == os.pardir or relative.startswith(os.pardir + os.sep)
+    return absolute if outside else relative
 
 
 def _int_value(value: object) -> int | None:

@@ -240,7 +240,8 @@ def particle_scale(n_observed: int, n_background: int, bkgparams: str, bkg_name:
     """Events of the observation over events of the background, both with ``bkgparams``."""
     if n_background <= 0:
         raise FluximageError(
-            f"There are no events in {bkg_name}{bkgparams}: the background can not be scaled"
+            f"There are no events in {bkg_name} with {bkgparams or 'no filter'} after the "
+            "status filter: the background can not be scaled"
         )
     return BackgroundScale("particle", float(n_observed), float(n_background), bkgparams)
 

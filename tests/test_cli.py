@@ -8,8 +8,10 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from astropy.io import fits
 
 import fluximage
 from fluximage import cli, pipeline
@@ -237,3 +239,26 @@ def test_python_api_validates_without_touching_pfiles(obs, user_dir, capsys):
     with pytest.raises(FluximageError, match=r"The infile parameter is empty\."):
         fluximage.run("", "out/", verbose=0)
     assert not user_dir.exists()
+
+
+def test_pset_values_apply_to_the_command_line_not_to_the_api_or_batch(obs, capsys):
+    """The decision (docs/api.md, docs/batch.md): `pset` is the command line's memory, as
+    in CIAO; fluximage.run and fluximage-batch start from the installed defaults, so a
+    script gives the same products whatever the user's parameter file says."""
+    from fluximage.batch import run_batch
+    from fluximage.paramio.tools import pset_main
+
+    assert pset_main(["fluximage", "binsize=32", "bands=hard"]) == 0
+    assert cli.main([EVT, "cli/", "verbose=0"]) == 0
+    with fits.open("cli/hard_flux.img") as hdul:
+        assert hdul[0].header["CDELT1P"] == 32  # the pset values
+    result = fluximage.run(EVT, "api/", verbose=0)
+    assert sorted(result.flux) == ["broad"] and result.prepared.grid.x.step == 8
+    summary = run_batch([EVT], "batch", {"verbose": "0"}, n_jobs=1)
+    assert [r.status for r in summary.results] == ["ok"]
+    with fits.open(next(Path("batch").glob("*/broad_flux.img"))) as hdul:
+        assert hdul[0].header["CDELT1P"] == 8  # the installed defaults
+    # nothing learned from the API or the batch either
+    from fluximage.paramio import load
+
+    assert load("fluximage").get("binsize") == 32

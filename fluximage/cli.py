@@ -48,13 +48,15 @@ HELP = f"""{USAGE}
 Counts images, exposure maps and exposure-corrected (flux) images of a Chandra
 ACIS or HRC event file, with the parameters, file names and messages of CIAO's
 fluximage.  "plist fluximage" lists the parameters; "pset fluximage name=value"
-changes a default.
+changes a default.  "fluximage --doc" prints the documentation's index,
+"fluximage --doc binsize" a parameter's page, "fluximage --doc outputs" any page.
 
 Options:
   --quicklook         also write a PNG picture of each flux image beside it
                       (PB_flux.png); needs matplotlib: pip install 'fluximage[plot]'
   --debug             print the Python traceback of an error (also --tracebackdebug)
   --background=FILE   HRC-I: use FILE as the particle background instead of the CALDB's
+  --doc [NAME]        the documentation: the index, or the page of a parameter or topic
   --help              this text
   --version           the version
 
@@ -118,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args == ["--version"]:
         print(f"fluximage {__version__}")
+        return 0
+    if args[:1] == ["--doc"] and len(args) <= 2:
+        from .doc import page_text
+
+        try:
+            print(page_text(args[1] if len(args) == 2 else None), end="")
+        except FluximageError as exc:
+            print_error(str(exc))
+            return 1
         return 0
     debug = "--debug" in args or "--tracebackdebug" in args
     report = Reporter()

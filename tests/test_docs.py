@@ -212,9 +212,9 @@ def test_readme_test_command_is_the_ci_one():
 
 def test_help_text_and_docs_name_the_same_switches():
     options = set(re.findall(r"^  (--[a-z]+)", cli.HELP, flags=re.M))
-    assert options == {"--quicklook", "--debug", "--background", "--help", "--version"}
+    assert options == {"--quicklook", "--debug", "--background", "--doc", "--help", "--version"}
     text = (DOCS / "parameters.md").read_text()
-    for switch in ("--quicklook", "--debug", "--background", "--help"):
+    for switch in ("--quicklook", "--debug", "--background", "--doc", "--help"):
         assert switch in text
 
 

@@ -44,3 +44,13 @@ def test_command_line_start_up_imports_neither_scipy_nor_joblib(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_docs_are_installed_with_the_package():
+    """docs/ is installed as fluximage/docs/ (every page), for "fluximage --doc"."""
+    text = (REPO / "pyproject.toml").read_text()
+    assert "fluximage.docs" in _listed_packages()
+    assert '"fluximage.docs" = "docs"' in text
+    assert '"fluximage.docs" = ["*.md", "parameters/*.md"]' in text
+    assert not list((REPO / "docs").glob("*/*/*.md"))  # nothing deeper than the globs reach
+    assert {p.parent.name for p in (REPO / "docs").rglob("*.md")} <= {"docs", "parameters"}

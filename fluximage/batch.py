@@ -144,6 +144,24 @@ def _import_distributed():
 
 
 @contextlib.contextmanager
+def _main_without_a_file() -> Iterator[None]:
+    """While the local workers start: a driving script that is not a file (``python -``,
+    a here-document, ``python -c``) is not given to them to re-run, which fails with
+    ``No such file or directory: '<stdin>'`` in every worker (the tasks need nothing of
+    ``__main__``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide = main is not None and path is not None and not os.path.isfile(path)
+    if hide:
+        del main.__file__
+    try:
+        yield
+    finally:
+        if hide:
+            main.__file__ = path
+
+
+@contextlib.contextmanager
 def _client(scheduler: object, n_jobs: int | None):
     """A ``distributed.Client`` for an address, a cluster object or a client (kept open)."""
     distributed = _import_distributed()
@@ -152,7 +170,8 @@ def _client(scheduler: object, n_jobs: int | None):
         return
     if scheduler is None:
         kw = {"n_workers": n_jobs, "threads_per_worker": 1} if n_jobs and n_jobs > 0 else {}
-        client = distributed.Client(**kw)
+        with _main_without_a_file():
+            client = distributed.Client(**kw)
     else:
         try:
             client = distributed.Client(scheduler, timeout="30s")

@@ -306,3 +306,24 @@ def test_common_grid_for_every_entry(six):
         h = fits.getheader(flux)
         assert (h["NAXIS1"], h["NAXIS2"]) == (100, 75)
         assert (h["CRVAL1P"], h["CRVAL2P"], h["CDELT1P"]) == (3600.5, 3700.5, 8.0)
+
+
+def test_dask_backend_from_a_script_on_stdin(tmp_path):
+    """`python - <<EOF ... run_batch(..., backend="dask")`: the local workers are not
+    asked to re-run a '<stdin>' main (every entry failed with 'No such file')."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    write_observation(tmp_path / "obs", chips=[7], n=1500)
+    script = (
+        "from fluximage.batch import run_batch\n"
+        "s = run_batch(['obs/acis_evt2.fits'], 'out', {'binsize': '32', 'verbose': '0'},\n"
+        "              backend='dask', n_jobs=1)\n"
+        "print([r.status for r in s.results])\n"
+    )
+    run = subprocess.run([sys.executable, "-"], input=script, text=True, cwd=tmp_path,
+                         capture_output=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "['ok']"
+    assert len(list((tmp_path / "out").glob("*/broad_flux.img"))) == 1

@@ -1,5 +1,10 @@
 """Quick-look PNGs of flux images: asinh stretch, RA/Dec axes, title and colour bar.
 
+The stretch shows a sparse field's faint emission and its bright sources together: white
+at the brightest few pixels, the asinh turning from linear to logarithmic at the typical
+non-zero pixel, so single events are dim and a point source of thousands of counts is
+white (CIAO has no quick-look; ds9 users would pick a log or asinh scale, min-max).
+
 ``write_quicklooks(paths)`` writes ``PB_flux.png`` beside each ``PB_flux.img`` and
 returns the PNG paths; ``quicklook_figure(path)`` returns the matplotlib figure
 itself.  matplotlib is optional (``pip install 'fluximage[plot]'``): it is imported
@@ -33,10 +38,16 @@ MAX_DISPLAY_PIXELS = 1024
 #: Figure size (inches) and resolution: 600 x 560 pixels before the margins are trimmed.
 FIGSIZE = (6.0, 5.6)
 DPI = 100
-#: Percentiles of the non-zero pixels that set the black and white levels.
-LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
-#: Asinh softening (fraction of the range where the stretch turns from linear to log).
+#: Percentiles of the non-zero pixels that set the black and white levels: white at the
+#: brightest few pixels (a point source), so that sources stand apart from single events.
+LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.995
+#: Asinh softening (fraction of the range where the stretch turns from linear to log) for
+#: linear-ish images; flux images get one from their typical pixel (:func:`asinh_softening`).
 ASINH_A = 0.01
+#: The typical pixel sits this many softenings up the stretch (a fifth of the way to
+#: white in a sparse field), and the limits of the softening (1e-5: five decades).
+TYPICAL_IN_SOFTENINGS = 4.0
+MIN_ASINH_A, MAX_ASINH_A = 1e-5, 0.1
 COLOUR_MAP = "magma"
 
 
@@ -105,6 +116,18 @@ def display_levels(data: np.ndarray) -> tuple[float, float]:
     if not hi > lo:
         hi = float(values.max()) if values.max() > lo else lo + 1.0
     return lo, hi
+
+
+def asinh_softening(data: np.ndarray, lo: float, hi: float) -> float:
+    """The asinh stretch's softening for a flux image: a quarter of its typical non-zero
+    pixel (the median: a faint diffuse level, or single events) as a fraction of the
+    range, so that this level shows (about a fifth of the way up) while the brightest
+    source is white."""
+    values = data[np.isfinite(data) & (data > 0)]
+    if values.size == 0 or not hi > lo:
+        return ASINH_A
+    typical = (float(np.median(values)) - lo) / (hi - lo)
+    return float(np.clip(typical / TYPICAL_IN_SOFTENINGS, MIN_ASINH_A, MAX_ASINH_A))
 
 
 def colour_bar_ticks(norm: ImageNormalize, n: int = 6) -> np.ndarray:
@@ -178,7 +201,8 @@ def quicklook_figure(
     data, header, wcs = read_flux_image(path)
     data, wcs = reduce_for_display(data, wcs.celestial)
     lo, hi = display_levels(data)
-    scale = AsinhStretch(ASINH_A) if stretch == "asinh" else LinearStretch()
+    soft = asinh_softening(data, lo, hi)
+    scale = AsinhStretch(soft) if stretch == "asinh" else LinearStretch()
     norm = ImageNormalize(vmin=lo, vmax=hi, stretch=scale, clip=True)
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)

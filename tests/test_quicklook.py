@@ -131,9 +131,11 @@ def test_figure_has_ra_dec_axes_title_and_colour_bar(tmp_path):
     assert shown.shape == (60, 80)
     norm = image_axes.images[0].norm
     assert norm.vmin == 0.0 and norm.vmax == pytest.approx(5e-5)
-    # asinh stretch: a faint level shows 19 times brighter than on a linear scale
-    assert float(norm(1e-7)) == pytest.approx(np.arcsinh(0.002 / 0.01) / np.arcsinh(100))
-    assert float(norm(1e-7)) > 18 * 1e-7 / 5e-5
+    # asinh stretch softened at a quarter of the typical pixel (1e-7, 0.002 of the
+    # range): that faint level shows a fifth of the way up, 100 times brighter than on a
+    # linear scale
+    assert float(norm(1e-7)) == pytest.approx(np.arcsinh(4.0) / np.arcsinh(4 / 0.002))
+    assert float(norm(1e-7)) > 100 * 1e-7 / 5e-5
 
 
 def test_hrc_title_and_empty_bunit(tmp_path):
@@ -181,7 +183,7 @@ def test_display_levels():
     data = np.zeros((10, 100))
     data[0, :] = np.arange(1, 101)
     lo, hi = quicklook.display_levels(data)
-    assert lo == 0.0 and hi == pytest.approx(np.percentile(np.arange(1, 101), 99.5))
+    assert lo == 0.0 and hi == pytest.approx(np.percentile(np.arange(1, 101), 99.995))
     data[1, 0] = -50.0  # a negative (background-subtracted) pixel lowers the black level
     data[2, 0] = np.nan
     lo, _ = quicklook.display_levels(data)
@@ -212,3 +214,40 @@ def test_unreadable_or_imageless_file(tmp_path):
     with pytest.raises(FluximageError, match="has no celestial WCS"):
         quicklook.write_quicklooks([nowcs])
     assert not (tmp_path / "t_flux.png").exists() and not (tmp_path / "n_flux.png").exists()
+
+
+def _luminance(rgba: np.ndarray) -> np.ndarray:
+    return 0.2126 * rgba[..., 0] + 0.7152 * rgba[..., 1] + 0.0722 * rgba[..., 2]
+
+
+def test_a_bright_source_stands_out_from_single_events(tmp_path, monkeypatch, capsys):
+    """A sparse field (a few hundred background events over the chip) with one source of
+    thousands of counts: in the picture the source is white and the pixels of single
+    events are dim but visible (the old 99.5-percentile white level drew both alike)."""
+    from fluximage import cli
+    from fluximage.simulate import FlatField, PointSource, simulate
+
+    source = (187.2779 + 0.001, 2.0524 + 0.001)
+    sim = simulate(tmp_path / "obs", instrument="ACIS-S", chips=[7], exposure_s=20000.0,
+                   sources=[FlatField(2e-6), PointSource(*source, 6e-4)], seed=4,
+                   truth_samples=2000)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([str(sim.evt), "out/", "bands=broad", "binsize=4", "--quicklook",
+                     "verbose=0"]) == 0  # fmt: skip
+    counts = fits.getdata("out/broad_thresh.img")
+    assert counts.max() > 1000 and np.count_nonzero(counts == 1) > 100  # sparse + bright
+    fig = quicklook.quicklook_figure("out/broad_flux.img")
+    image = fig.axes[0].images[0]
+    shown = _luminance(image.to_rgba(image.get_array()))
+    flux = fits.getdata("out/broad_flux.img")
+    brightest = np.unravel_index(np.argmax(counts), counts.shape)
+    single = (counts == 1) & (flux > 0)
+    white = _luminance(np.array(image.cmap(1.0)))
+    assert shown[brightest] > 0.9 * white  # the source is (nearly) white
+    assert np.median(shown[single]) < 0.5 * shown[brightest]  # single events are dim...
+    assert np.median(shown[single]) > 1.5 * _luminance(np.array(image.cmap(0.0)))  # ...but seen
+    # and the PNG written by --quicklook has the source's colour in it
+    from matplotlib.image import imread
+
+    png = _luminance(imread("out/broad_flux.png")[..., :3])
+    assert png.max() >= 0.9 * white

@@ -179,9 +179,10 @@ def execute(
     stream = report.stream or sys.stdout
     with Progress(0, stream, enabled=report.verbose >= 1) as progress:
         around = ProgressReporter(report.verbose, report.stream, progress)
-        graph = build_graph(p, around, keep_in_memory)
+        graph = build_graph(p, around, keep_in_memory, step_progress=progress.fraction)
         progress.total = len(graph.tasks)
-        done = graph.run(inputs.params.workers(), on_done=progress.advance)
+        done = graph.run(inputs.params.workers(), on_done=progress.advance,
+                         on_start=progress.started)  # fmt: skip
     report()
     bands = [b.label for b in inputs.bands]
     return Result(

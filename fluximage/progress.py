@@ -1,12 +1,17 @@
-"""A one-line progress display for long runs: ``[12/40] emap-chip3``.
+"""A one-line progress display for long runs: the running steps, the time since the
+start, and within long steps the part done and the time left::
+
+    [12/40 1:05] emap-chip3 48%, emap-chip2 31% · about 0:52 left
 
 Shown only when it is enabled (fluximage enables it at ``verbose >= 1``) and the
 stream is a terminal; redirected or piped output gets nothing, so logs stay clean.
-The line is redrawn in place with a carriage return, cut to the terminal's width,
-and erased by :meth:`Progress.close`.  A message printed during the run goes inside
-``with progress.suspended():`` (the line is erased, then drawn again).  Calls may
-come from several worker threads at once.  :meth:`Progress.advance` takes the
-arguments of the task graph's ``on_done(name, seconds)`` callback.
+The line is redrawn in place with a carriage return (every second while a step runs,
+so the clock moves), cut to the terminal's width, and erased by :meth:`Progress.close`.
+A message printed during the run goes inside ``with progress.suspended():`` (the line
+is erased, then drawn again).  Calls may come from several worker threads at once.
+:meth:`Progress.started` and :meth:`Progress.advance` take the task graph's
+``on_start(name)`` and ``on_done(name, seconds)`` callbacks; a long step reports the
+part it has done with :meth:`Progress.fraction`.
 """
 
 from __future__ import annotations
@@ -15,14 +20,25 @@ import contextlib
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
 from .messages import Reporter
 
-__all__ = ["Progress", "ProgressReporter", "is_terminal"]
+__all__ = ["Progress", "ProgressReporter", "clock_text", "is_terminal"]
 
+#: A step's time left is estimated once it has run this long (s) and done this much.
+MIN_SECONDS_FOR_ESTIMATE, MIN_FRACTION_FOR_ESTIMATE = 2.0, 0.02
+
+
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour)."""
+    s = max(int(seconds), 0)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -34,29 +50,71 @@ def is_terminal(stream: TextIO) -> bool:
 
 
 class Progress:
-    """Counts finished steps out of ``total`` and shows the last one on a status line."""
+    """Counts finished steps out of ``total``; shows the running ones with the part done."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 1.0,
+    ) -> None:
         self.total = max(int(total), 0)
         self.stream = sys.stdout if stream is None else stream
         self.active = bool(enabled) and is_terminal(self.stream)
         self.done = 0
+        self._clock = clock
+        self._began = clock()
+        self._running: dict[str, tuple[float, float | None]] = {}  # name -> (start, part)
+        self._last = ""  # the step finished last (shown when none runs)
         self._shown = 0  # length of the line on screen (0: nothing shown)
         self._line = ""  # the last line drawn
         self._lock = threading.Lock()
+        self._tick = tick_seconds
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
-    def text(self, name: str) -> str:
-        """The status line for the current count: ``[12/40] name``."""
+    def text(self, name: str | None = None) -> str:
+        """The status line now (``name``: a finished step, shown when none runs)."""
+        now = self._clock()
         width = len(str(self.total))
-        return f"[{self.done:>{width}}/{self.total}] {name}"
+        head = f"[{self.done:>{width}}/{self.total} {clock_text(now - self._began)}]"
+        if not self._running:
+            return f"{head} {name or self._last}".rstrip()
+        parts, left = [], 0.0
+        for step, (began, part) in self._running.items():
+            parts.append(step if part is None else f"{step} {int(100 * part)}%")
+            ran = now - began
+            if part is not None and part >= MIN_FRACTION_FOR_ESTIMATE and (
+                ran >= MIN_SECONDS_FOR_ESTIMATE
+            ):
+                left = max(left, ran * (1.0 - part) / part)
+        line = f"{head} {', '.join(parts)}"
+        return f"{line} · about {clock_text(left)} left" if left > 0 else line
+
+    def started(self, name: str) -> None:
+        """A step began (the task graph's ``on_start``)."""
+        with self._lock:
+            self._running[name] = (self._clock(), None)
+            if self.active:
+                self._draw(self.text())
+                self._start_ticker()
+
+    def fraction(self, name: str, part: float) -> None:
+        """The part (0 to 1) of a running step that is done."""
+        with self._lock:
+            if name in self._running:
+                self._running[name] = (self._running[name][0], min(max(float(part), 0.0), 1.0))
 
     def advance(self, name: str, seconds: float | None = None) -> None:
         """One more step done (``name``: the task that finished); redraws the line.
 
-        ``seconds`` (the task's duration) is accepted for the task graph's callback and
-        not shown.
+        ``seconds`` (the task's duration) is accepted for the task graph's callback.
         """
         with self._lock:
+            self._running.pop(name, None)
+            self._last = name
             self.done = min(self.done + 1, self.total) if self.total else self.done + 1
             if self.active:
                 self._draw(self.text(name))
@@ -79,6 +137,9 @@ class Progress:
 
     def close(self) -> None:
         """Erase the status line for good; later calls show nothing."""
+        self._stop.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=5)
         with self._lock:
             self._erase()
             self.active = False
@@ -88,6 +149,20 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _start_ticker(self) -> None:
+        """Redraw every ``tick_seconds`` while steps run, so the clock and estimate move."""
+        if self._ticker is not None or self._tick <= 0:
+            return
+
+        def tick() -> None:
+            while not self._stop.wait(self._tick):
+                with self._lock:
+                    if self.active and self._running and self._shown:
+                        self._draw(self.text())
+
+        self._ticker = threading.Thread(target=tick, name="fluximage-progress", daemon=True)
+        self._ticker.start()
 
     def _columns(self) -> int:
         return max(shutil.get_terminal_size(fallback=(80, 24)).columns - 1, 10)

@@ -8,7 +8,8 @@ pool of threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -96,6 +97,8 @@ class Build:
     report: Reporter
     keep_all: bool  # asphists, instrument maps, chip exposure maps: kept when written
     keep_unclipped: bool  # counts images and combined exposure maps
+    #: the part of a long task that is done: step_progress(task name, 0 to 1)
+    step_progress: Callable[[str, float], None] = lambda name, part: None
 
     def step(self, tool: str, args: str) -> None:
         """The verbose=2 echo of a step, as CIAO's tools are echoed."""
@@ -107,7 +110,11 @@ class Build:
 
 
 def build_graph(
-    p: Plan, report: Reporter, keep_in_memory: bool, until: str | None = None
+    p: Plan,
+    report: Reporter,
+    keep_in_memory: bool,
+    until: str | None = None,
+    step_progress: Callable[[str, float], None] | None = None,
 ) -> TaskGraph:
     """The run as tasks (docs/architecture.md#tasks-and-parallelism): asphist-chipC, fov, evtbin,
     [HRC-I: reproject-hrci-bgnd,
@@ -117,12 +124,15 @@ def build_graph(
     A task's result is kept when the caller wants everything in memory or it is written
     (cleanup rules docs/parameters/cleanup.md); otherwise it is dropped once its last dependent
     has run.
-    Tasks are added in CIAO's order, which is the serial run's order.
+    Tasks are added in CIAO's order, which is the serial run's order.  ``step_progress``
+    hears how far the long tasks (the exposure maps) have got.
     """
     params = p.inputs.params
     keep_all = keep_in_memory or not params.cleanup
     b = Build(p, TaskGraph(announce=report), report, keep_all,
               keep_all or not params.threshold_on)  # fmt: skip
+    if step_progress is not None:
+        b = replace(b, step_progress=step_progress)
     _aspect_histogram_tasks(b)
     _fov_task(b)
     counts_task = _counts_tasks(b)
@@ -237,8 +247,11 @@ def _exposure_map_tasks(b: Build, counts_task: str) -> None:
             flag = "yes" if normalize else "no"
             b.step("mkexpmap", f"chip {chip}, bands {bands}, normalize={flag}")
             maps, hist = r[f"imap-chip{chip}"], r[f"asphist-chip{chip}"]
-            made = exposure_map_parts(p.detector, chip, [maps[x] for x in bands], hist, grid,
-                                      inputs.obs.sky.frame, normalize, workers=threads)  # fmt: skip
+            made = exposure_map_parts(
+                p.detector, chip, [maps[x] for x in bands], hist, grid, inputs.obs.sky.frame,
+                normalize, workers=threads,
+                on_progress=lambda part: b.step_progress(f"emap-chip{chip}", part),
+            )  # fmt: skip
             return dict(zip(bands, made, strict=True))
 
         return task

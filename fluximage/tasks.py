@@ -1,8 +1,8 @@
 """A small task graph: named tasks with prerequisites, run serially or on a thread pool.
 
-As CIAO's fluximage (docs/architecture.md#tasks-and-parallelism): the serial runner repeatedly
-runs the
-first task, in creation order, whose prerequisites are complete.  With more than
+As CIAO's fluximage (docs/architecture.md#tasks-and-parallelism): the serial runner
+repeatedly runs the first task, in creation order, whose prerequisites are complete.
+With more than
 one worker each task is handed to a pool of threads as soon as its prerequisites
 are complete (numpy releases the GIL, and threads share the large arrays instead
 of copying them); there are no waves, so a long task (binning the events) does
@@ -72,9 +72,13 @@ class TaskGraph:
         return name
 
     def run(
-        self, workers: int = 1, on_done: Callable[[str, float], None] | None = None
+        self,
+        workers: int = 1,
+        on_done: Callable[[str, float], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Run every task; ``on_done(name, seconds)`` is called as each one finishes."""
+        """Run every task; ``on_start(name)`` is called as each one starts (after its
+        group's message) and ``on_done(name, seconds)`` as it finishes."""
         results: dict[str, Any] = {}
         finished: set[str] = set()
         pending = list(self.tasks)
@@ -92,6 +96,8 @@ class TaskGraph:
                     if task.group in self.messages:
                         self._announce(self.messages[task.group])
                 inputs = {a: results[a] for a in task.after}
+                if on_start is not None:
+                    on_start(task.name)
             began = time.perf_counter()
             value = task.func(inputs)
             seconds = time.perf_counter() - began

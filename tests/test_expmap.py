@@ -341,3 +341,18 @@ def test_synthetic_observation_through_prepare(tmp_path, monkeypatch):
         assert np.count_nonzero(fast) > 0.5 * np.count_nonzero(on)
         area = E.exposure_map(prepared.detector, chip, instmap, hist, prepared.grid, frame, True)
         np.testing.assert_allclose(area * hist.total_duration, fast, rtol=1e-12)
+
+
+def test_exposure_maps_report_the_part_done():
+    """on_progress hears rising parts up to 1 (the progress line's percentage)."""
+    det = detector("ACIS")
+    frame = frame_for(det)
+    hist = dithered_hist(3, frame, n=2000)
+    grid = grid_over(det, 3, frame, 8.0, aspect=E.mean_aspect(hist)[0])
+    pixels = PixelGrid(1024, 1024, 1)
+    maps = [constant_map(3, pixels, 1.0), smooth_map(3, pixels)]
+    heard: list[float] = []
+    E.exposure_map_parts(det, 3, maps, hist, grid, frame, False, smooth=False,
+                         chunk_elements=20_000, on_progress=heard.append)  # fmt: skip
+    assert len(heard) > 3 and heard == sorted(heard) and heard[-1] == pytest.approx(1.0)
+    assert 0 < heard[0] < 1

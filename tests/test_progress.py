@@ -21,29 +21,89 @@ def wide_terminal(monkeypatch):
     monkeypatch.setenv("LINES", "24")
 
 
+class Clock:
+    """A clock the test moves by hand (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress(total: int, out, clock=None, **kw) -> Progress:
+    return Progress(total, out, enabled=True, clock=clock or Clock(), tick_seconds=0, **kw)
+
+
 def test_redraws_one_line_on_a_terminal():
     out = Terminal()
-    p = Progress(40, out, enabled=True)
+    p = progress(40, out)
     p.advance("asphist-chip0")
     p.advance("emap-chip3-broad")
-    assert out.getvalue() == "\r[ 1/40] asphist-chip0\r[ 2/40] emap-chip3-broad"
+    assert out.getvalue() == "\r[ 1/40 0:00] asphist-chip0\r[ 2/40 0:00] emap-chip3-broad"
     assert p.done == 2
+
+
+def test_the_running_steps_are_shown_with_the_time_and_the_part_done():
+    out, clock = Terminal(), Clock()
+    p = progress(9, out, clock)
+    clock.now = 61.0
+    p.started("emap-chip3")
+    assert p.text() == "[0/9 1:01] emap-chip3"
+    p.started("emap-chip2")
+    clock.now = 71.0  # emap-chip3 has run 10 s, and is a quarter done: 30 s left
+    p.fraction("emap-chip3", 0.25)
+    p.fraction("emap-chip2", 0.5)
+    assert p.text() == "[0/9 1:11] emap-chip3 25%, emap-chip2 50% · about 0:30 left"
+    p.advance("emap-chip3")
+    assert p.text() == "[1/9 1:11] emap-chip2 50% · about 0:10 left"
+    p.advance("emap-chip2")
+    assert p.text() == "[2/9 1:11] emap-chip2"  # none running: the last one finished
+    p.fraction("gone", 0.5)  # a step that is not running is ignored
+    assert out.getvalue().startswith("\r[0/9 1:01] emap-chip3")
+
+
+def test_no_estimate_too_early():
+    clock = Clock()
+    p = progress(2, Terminal(), clock)
+    p.started("emap-chip0")
+    clock.now = 1.0
+    p.fraction("emap-chip0", 0.5)
+    assert p.text() == "[0/2 0:01] emap-chip0 50%"  # under 2 s of running
+    clock.now = 5.0
+    p.fraction("emap-chip0", 0.01)
+    assert p.text() == "[0/2 0:05] emap-chip0 1%"  # under 2 % done
+
+
+def test_the_clock_moves_while_a_step_runs():
+    """A ticker redraws the line every tick_seconds while steps run."""
+    import time
+
+    out, clock = Terminal(), Clock()
+    p = Progress(3, out, enabled=True, clock=clock, tick_seconds=0.02)
+    p.started("emap-chip7")
+    clock.now = 125.0
+    deadline = time.monotonic() + 5
+    while "2:05" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    p.close()
+    assert "\r[0/3 2:05] emap-chip7" in out.getvalue()
 
 
 def test_a_shorter_line_covers_the_longer_one():
     out = Terminal()
-    p = Progress(3, out, enabled=True)
+    p = progress(3, out)
     p.advance("combine-broad")
     p.advance("fov")
-    assert out.getvalue() == "\r[1/3] combine-broad\r[2/3] fov          "
+    assert out.getvalue() == "\r[1/3 0:00] combine-broad\r[2/3 0:00] fov          "
 
 
 def test_close_clears_the_line_and_stops_drawing():
     out = Terminal()
-    p = Progress(2, out, enabled=True)
+    p = progress(2, out)
     p.advance("evtbin")
     p.close()
-    assert out.getvalue() == "\r[1/2] evtbin\r" + " " * len("[1/2] evtbin") + "\r"
+    assert out.getvalue() == "\r[1/2 0:00] evtbin\r" + " " * len("[1/2 0:00] evtbin") + "\r"
     p.advance("fov")
     p.close()
     assert out.getvalue().endswith(" \r")  # nothing more written
@@ -54,6 +114,7 @@ def test_nothing_when_piped():
     out = io.StringIO()  # not a terminal
     p = Progress(5, out, enabled=True)
     for name in ("a", "b", "c"):
+        p.started(name)
         p.advance(name)
     p.close()
     assert out.getvalue() == ""
@@ -69,36 +130,37 @@ def test_nothing_when_disabled_on_a_terminal():
 
 def test_clear_then_redraw():
     out = Terminal()
-    p = Progress(2, out, enabled=True)
+    p = progress(2, out)
     p.advance("a")
     p.clear()
     p.clear()  # nothing on screen: writes nothing
     p.advance("b")
-    assert out.getvalue() == "\r[1/2] a\r" + " " * 7 + "\r\r[2/2] b"
+    assert out.getvalue() == "\r[1/2 0:00] a\r" + " " * 12 + "\r\r[2/2 0:00] b"
 
 
 def test_line_is_cut_to_the_terminal_width(monkeypatch):
     monkeypatch.setenv("COLUMNS", "20")
     out = Terminal()
-    Progress(100, out, enabled=True).advance("emap-chip3-0.5-7.0-and-more")
-    assert out.getvalue() == "\r[  1/100] emap-chip"  # 19 characters: one column spare
+    progress(100, out).advance("emap-chip3-0.5-7.0-and-more")
+    assert out.getvalue() == "\r[  1/100 0:00] emap"  # 19 characters: one column spare
     assert len(out.getvalue()) == 20
 
 
 def test_count_never_passes_the_total():
     out = Terminal()
-    p = Progress(1, out, enabled=True)
+    p = progress(1, out)
     p.advance("a")
     p.advance("b")
-    assert p.done == 1 and out.getvalue().endswith("[1/1] b")
+    assert p.done == 1 and out.getvalue().endswith("[1/1 0:00] b")
 
 
 def test_threads_count_every_step():
     out = Terminal()
-    p = Progress(400, out, enabled=True)
+    p = progress(400, out)
 
     def work(k: int) -> None:
         for i in range(100):
+            p.started(f"t{k}-{i}")
             p.advance(f"t{k}-{i}")
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
@@ -107,8 +169,7 @@ def test_threads_count_every_step():
     for t in threads:
         t.join()
     assert p.done == 400
-    assert out.getvalue().count("\r") == 400
-    assert "[400/400] t" in out.getvalue()
+    assert "[400/400 0:00] t" in out.getvalue()
 
 
 def test_is_terminal_tolerates_odd_streams():
@@ -121,14 +182,14 @@ def test_is_terminal_tolerates_odd_streams():
 
 def test_suspended_erases_then_redraws():
     out = Terminal()
-    p = Progress(4, out, enabled=True)
+    p = progress(4, out)
     p.advance("imap-chip0")
     with p.suspended():
         out.write("Creating 4 exposure maps for obsid 1843\n")
     assert out.getvalue() == (
-        "\r[1/4] imap-chip0\r" + " " * 16 + "\r"
+        "\r[1/4 0:00] imap-chip0\r" + " " * 21 + "\r"
         "Creating 4 exposure maps for obsid 1843\n"
-        "\r[1/4] imap-chip0"
+        "\r[1/4 0:00] imap-chip0"
     )
 
 
@@ -140,10 +201,13 @@ def test_advance_is_the_task_graph_callback():
     graph.add("b", lambda r: r["a"] + 1, after=["a"])
     graph.add("c", lambda r: r["b"] + 1, after=["b"])
     out = Terminal()
-    p = Progress(len(graph.tasks), out, enabled=True)
-    assert graph.run(1, on_done=p.advance)["c"] == 3
+    p = progress(len(graph.tasks), out)
+    assert graph.run(1, on_done=p.advance, on_start=p.started)["c"] == 3
     p.close()
-    assert out.getvalue() == "\r[1/3] a\r[2/3] b\r[3/3] c\r" + " " * 7 + "\r"
+    assert out.getvalue() == (
+        "\r[0/3 0:00] a\r[1/3 0:00] a\r[1/3 0:00] b\r[2/3 0:00] b\r[2/3 0:00] c"
+        "\r[3/3 0:00] c\r" + " " * 12 + "\r"
+    )
 
 
 class _Terminal(io.StringIO):
@@ -173,7 +237,8 @@ def test_a_run_shows_progress_only_on_a_terminal(tmp_path, monkeypatch, terminal
     text = stream.getvalue()
     assert "Creating exposure map for obsid 1843" in text
     if terminal:
-        assert "\r[" in text and "/9] " in text  # 9 tasks for one chip and one band
+        assert "\r[" in text and "/9 0:0" in text  # 9 tasks for one chip and one band
+        assert "emap-chip7" in text  # the running step is shown
         assert "\n The exposure-corrected image is:" in text
     else:
         assert "\r" not in text

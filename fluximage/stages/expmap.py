@@ -41,7 +41,8 @@ Two implementations of the same definition:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -290,6 +291,7 @@ def exposure_map_parts(
     chunk_elements: int = CHUNK_ELEMENTS,
     smooth: bool = True,
     workers: int = 1,
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[GridPart]:
     """The exposure maps of one chip's instrument maps (one per band, on the same pixels):
     cm² s, or cm² when ``normalize``; each float64, on the grid's rows and columns near the
@@ -305,22 +307,43 @@ def exposure_map_parts(
     reach of a pixel, the sum is the map correlated with the dither, read at the bins'
     mean position (:mod:`.expmap_smooth`); it is used when it costs less than the sum, and
     the sum over bins is done for the other pixels of any band.  Off (or with
-    ``transform="exact"``) every pixel is summed.
+    ``transform="exact"``) every pixel is summed.  ``on_progress(part)`` hears the part
+    (0 to 1) of the pixel-bin sums done, as they are done (from the worker threads).
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
     for instmap in instmaps:
         _check_map(det, chip, instmap)
-    options = (transform, chunk_elements, smooth, workers)
-    made = [_shared_table_maps(det, chip, group, hist, grid, frame, *options)
-            for group in _table_groups(instmaps)]  # fmt: skip
+    groups = _table_groups(instmaps)
+    made = []
+    for k, group in enumerate(groups):
+        tell = None if on_progress is None else _Tally(on_progress, k, len(groups))
+        options = (transform, chunk_elements, smooth, workers, tell)
+        made.append(_shared_table_maps(det, chip, group, hist, grid, frame, *options))
     return [replace(part, data=_finish(part.data, hist, normalize))
             for group in made for part in group]  # fmt: skip
 
 
+class _Tally:
+    """The part done of group ``k`` of ``n`` (one lookup table each), told as pixels are
+    summed; thread-safe."""
+
+    def __init__(self, tell: Callable[[float], None], k: int, n: int) -> None:
+        self.tell, self.k, self.n = tell, k, n
+        self.total, self.done = 0, 0
+        self.lock = threading.Lock()
+
+    def add(self, pixels: int) -> None:
+        with self.lock:
+            self.done += pixels
+            part = (self.k + (self.done / self.total if self.total else 1.0)) / self.n
+        self.tell(min(part, 1.0))
+
+
 def _shared_table_maps(
-    det, chip, instmaps, hist, grid, frame, transform, chunk_elements, smooth, workers
-) -> list[GridPart]:
+    det, chip, instmaps, hist, grid, frame, transform, chunk_elements, smooth, workers,
+    tally: _Tally | None = None,
+) -> list[GridPart]:  # fmt: skip
     """:func:`exposure_map_parts` (cm² s) for bands sharing one lookup table."""
     nothing = [GridPart(0, 0, np.zeros((0, 0))) for _ in instmaps]
     keep = np.asarray(hist.duration, float) != 0
@@ -352,7 +375,9 @@ def _shared_table_maps(
     if usable and worthwhile(n_pix, len(weights), len(table.values), shift):
         maps = [table.band(k) for k in range(len(instmaps))]
         todo = smooth_part(acc, maps, coordinates, weights, shift)
-    _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers)
+    if tally is not None:
+        tally.total = len(todo)
+    _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers, tally)
     rows, cols = np.divmod(fp.flat, grid.x.n)
     y0, x0 = int(rows.min()), int(cols.min())
     shape = (int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1)
@@ -387,7 +412,8 @@ def _table_groups(instmaps: Sequence[InstrumentMap]) -> list[list[InstrumentMap]
     return groups
 
 
-def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers) -> None:
+def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, workers,
+                   tally: _Tally | None = None) -> None:  # fmt: skip
     """acc[p] += Σ_b w_b · map(s_b(p)) for the pixels ``todo``, in chunks of pixels × bins;
     with ``workers`` > 1 the pixels are shared among threads (numpy releases the GIL)."""
     bin_step = max(1, min(len(weights), _BIN_BLOCK))
@@ -403,6 +429,8 @@ def _sum_over_bins(acc, todo, table, coordinates, weights, chunk_elements, worke
                 bs = slice(b0, b0 + bin_step)
                 values = table.gather(at(bs))  # (bins, pixels, bands)
                 into += weights[bs] @ values.reshape(len(values), -1)
+            if tally is not None:
+                tally.add(len(sums[p0 : p0 + pix_step]))
         acc[pixels] += sums
 
     parts = min(max(1, workers), max(1, len(todo) // pix_step))

@@ -59,6 +59,9 @@ CASES = {
     "aciss-6chips": ("aciss", ["bands=broad", "binsize=8"], ""),
     "hrci-bin32": ("hrci", ["bands=wide", "binsize=32"], ""),
     "hrci-bin8": ("hrci", ["bands=wide", "binsize=8"], ""),
+    # issue 24's cases: small bins over the whole field, where the exposure maps dominate
+    "hrci-bin4": ("hrci", ["bands=wide", "binsize=4"], ""),
+    "acisi-bin1": ("acisi", ["bands=csc,broad", "binsize=1"], ""),
     # three 4096 x 16456 instrument maps whatever the binsize: the instrument-map stage
     "hrcs-bin64": ("hrcs", ["bands=wide", "binsize=64"], ""),
 }

@@ -39,22 +39,7 @@ from astropy.io import fits
 
 from ..messages import FluximageError
 
-__all__ = [
-    "MJD_EPOCH",
-    "Boundary",
-    "BoundaryValue",
-    "CaldbError",
-    "CaldbIndex",
-    "IndexRow",
-    "caldb_root",
-    "index_path",
-    "parse_boundary",
-    "query",
-    "query_one",
-    "read_index",
-    "select_rows",
-    "to_mjd",
-]
+# the public names are re-exported (and listed) by the package __init__
 
 
 MJD_EPOCH = _dt.datetime(1858, 11, 17)

@@ -37,36 +37,7 @@ from .caldb_geometry import (
     instrument_name,
 )
 
-__all__ = [
-    "RAD_PER_ARCSEC",
-    "AspectSamples",
-    "Detector",
-    "SkyFrame",
-    "chip_off_axis",
-    "chip_size",
-    "chip_to_det",
-    "chip_to_lsi",
-    "chip_to_sky",
-    "chip_to_tdet",
-    "det_to_chip",
-    "det_to_fc_direction",
-    "det_to_radec",
-    "det_to_sky",
-    "fc_to_det",
-    "fc_to_lsi",
-    "interpolate_aspect",
-    "lsi_to_chip",
-    "lsi_to_fc",
-    "mirror_node_lsi",
-    "off_axis_angles",
-    "on_chip",
-    "radec_to_det",
-    "radec_to_sky",
-    "sky_to_chip",
-    "sky_to_det",
-    "sky_to_radec",
-    "tdet_to_chip",
-]
+# the public names are re-exported (and listed) by the package __init__
 
 
 RAD_PER_ARCSEC = np.pi / (180.0 * 3600.0)

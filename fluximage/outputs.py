@@ -48,9 +48,12 @@ __all__ = [
 ]
 
 
-def history_cards(params: FluximageParameters, instrument: str = "") -> list[str]:
+def history_cards(
+    params: FluximageParameters, instrument: str = "", stamp: str | None = None
+) -> list[str]:
     """The parameters used, as CIAO's ``TOOL :``/``PARM :`` HISTORY records."""
-    return history_lines("fluximage", params.history_values(instrument).items(), utc_now())
+    return history_lines("fluximage", params.history_values(instrument).items(),
+                         stamp or utc_now())  # fmt: skip
 
 
 def add_history(
@@ -66,7 +69,7 @@ def add_history(
         for line in history_lines(s.tool, s.parameters, stamp):
             header.add_history(line)
     header.add_comment(f"fluximage version {__version__}")
-    for line in history_lines("fluximage", params.history_values(instrument).items(), stamp):
+    for line in history_cards(params, instrument, stamp):
         header.add_history(line)
 
 
@@ -124,7 +127,7 @@ def write_products(result: Result, products: Transaction) -> FileList:
     cal, units, keep_all = prepared.calibration.source, params.units, not params.cleanup
     files = FileList()
     headers = _image_headers(result)
-    steps = Steps(result)
+    steps = Steps(prepared)
 
     def put(label: str, path: str, hdu, made_by: Sequence[Step]) -> None:
         add_history(hdu.header, params, obs.instrument, made_by)

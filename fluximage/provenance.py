@@ -21,7 +21,7 @@ from .stages.mkinstmap import pixel_grid
 
 if TYPE_CHECKING:
     from .inputs.bands import Band
-    from .pipeline import Result
+    from .pipeline import Prepared
 
 HISTORY_WIDTH = 64  # "PARM  :" + 64 characters fit the 72 of a HISTORY card
 
@@ -57,10 +57,9 @@ def history_lines(tool: str, parameters, stamp: str) -> list[str]:
 class Steps:
     """The chain of steps behind each product of a run (a list of :class:`Step`)."""
 
-    def __init__(self, result: Result) -> None:
-        prepared = result.prepared
+    def __init__(self, prepared: Prepared) -> None:
         inputs = prepared.inputs
-        self.inputs, self.prepared, self.result = inputs, prepared, result
+        self.inputs, self.prepared = inputs, prepared
         self.names = inputs.names
         self.params = inputs.params
         self.clobber = "yes" if self.params.clobber else "no"
@@ -69,8 +68,7 @@ class Steps:
         # the intermediates may be gone (cleanup=yes): their settings are made again
         grid = prepared.grid
         self.detector = inputs.obs.detector
-        binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
-        self.pixelgrid = pixel_grid(self.detector, binsize).text
+        self.pixelgrid = pixel_grid(self.detector, inputs.output_binsize(grid)).text
         self.res_xy = resolution_xy(grid.pixel_arcsec)
 
     # ---- counts -----------------------------------------------------------------
@@ -199,13 +197,10 @@ class Steps:
                      clobber="yes")]  # fmt: skip
 
     def unsubtracted(self, band: Band) -> list[Step]:
-        return self.counts_without_background(band, self.names.unsubtracted(band.label))
-
-    def counts_without_background(self, band: Band, outfile: str) -> list[Step]:
-        first = self.counts(band)[0]
-        params = dict(first.parameters)
-        params["outfile"] = outfile
-        return [Step(first.tool, tuple(params.items()))]
+        """PB_unsubtracted.img: the binning step of PB.img, under its own name."""
+        binning = dict(self.counts(band)[0].parameters)
+        binning["outfile"] = self.names.unsubtracted(band.label)
+        return [Step("dmcopy", tuple(binning.items()))]
 
     def particle_background(self, band: Band) -> list[Step]:
         grid = self.prepared.grid

@@ -76,9 +76,8 @@ def _instmap_setup(inputs: Inputs, grid: Grid, cal: Calibration, report: Reporte
         if cal.bad_pixel_file(detector, obs.tstart) is None:
             report("WARNING: no CALDB bad-pixel file is available, so no bad pixels are applied.")
     bad = read_bad_pixels(path) if path else None
-    binsize = inputs.binsize if inputs.binsize is not None else min(grid.x.step, grid.y.step)
     frame_time = float(obs.header.get("EXPTIME", 3.2))
-    return instmap_context(detector, binsize, mid_time, frame_time, bad)
+    return instmap_context(detector, inputs.output_binsize(grid), mid_time, frame_time, bad)
 
 
 def _counted(verb: str, n: int, noun: str, rest: str) -> str:

@@ -32,6 +32,7 @@ integrated by 16-point Gauss-Legendre quadrature.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -193,8 +194,9 @@ def energy_edges(emin: float, emax: float, ewidth: float) -> np.ndarray:
 
 
 def write_weights(path: str, model: str, paramvals: str, emin: float, emax: float,
-                  ewidth: float) -> np.ndarray:  # fmt: skip
-    """Write the weights file; returns its (energy, weight) rows."""
+                  ewidth: float) -> tuple[np.ndarray, list[Component]]:  # fmt: skip
+    """Write the weights file; returns its (energy, weight) rows and the model's
+    components.  Nothing is left under the name (or a temporary one) on failure."""
     components = parse_model(model, paramvals)
     edges = energy_edges(emin, emax, ewidth)
     weights = bin_weights(components, edges)
@@ -204,10 +206,15 @@ def write_weights(path: str, model: str, paramvals: str, emin: float, emax: floa
              "# energy (keV, bin mid-point)  weight (photon flux share)"]  # fmt: skip
     lines += [f"{m:.6g} {w:.8g}" for m, w in zip(mid, weights, strict=True)]
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return np.column_stack([mid, weights])
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return np.column_stack([mid, weights]), components
 
 
 PARAMETERS = ("outfile", "model", "paramvals", "emin", "emax", "ewidth")
@@ -247,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             numbers = [float(full[k]) for k in ("emin", "emax", "ewidth")]
         except ValueError:
             raise FluximageError("emin, emax and ewidth must be numbers (keV)") from None
-        components = parse_model(full["model"], full["paramvals"])
-        rows = write_weights(full["outfile"], full["model"], full["paramvals"], *numbers)
+        rows, components = write_weights(full["outfile"], full["model"], full["paramvals"],
+                                         *numbers)  # fmt: skip
     except (FluximageError, OSError) as exc:
         print_error(str(exc))
         return 1

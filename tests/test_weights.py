@@ -111,3 +111,11 @@ def test_normalisations_are_accepted_and_do_not_matter():
     assert a[0].values == {"gamma": 2.0}
     with pytest.raises(FluximageError, match="empty"):
         parse_model("")
+
+
+def test_an_unwritable_outfile_is_one_message_and_no_leftover(tmp_path, capsys):
+    target = tmp_path / "missing" / "w.txt"
+    assert main([str(target), "powlaw1d.p"]) == 1
+    err = capsys.readouterr().err
+    assert "No such file or directory" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("*.tmp"))

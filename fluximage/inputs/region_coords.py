@@ -103,10 +103,10 @@ def shape_values(full: str, args: str, call: str, system: str,
             if not celestial_pair:
                 values += [_checked(value, p, call), _checked(_plain(pair), pair, call)]
                 continue
+            if not in_sky and (lon is None or lat is None):
+                raise FilterError(f"Region '{call}' mixes celestial and physical coordinates")
             lon = lon if lon is not None else _checked(value, p, call)
             lat = lat if lat is not None else _checked(_plain(pair), pair, call)
-            if not in_sky and (_degrees(p, True) is None or _degrees(pair, False) is None):
-                raise FilterError(f"Region '{call}' mixes celestial and physical coordinates")
             ra, dec = _to_icrs(system if in_sky else "fk5", lon, lat)
             to_sky = frame().to_sky
             x, y = to_sky(np.array([ra, ra]), np.array([dec, min(dec + 1e-4, 90.0)]))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fitsio import Block, list_blocks, read_columns
+from ..messages import FluximageError
 from .region_coords import (
     CELESTIAL_SYSTEMS,
     CelestialFrame,
@@ -240,11 +242,12 @@ def parse_region(
 
 
 def _region_file(name: str, base_dir: Path, depth: int, celestial: CelestialFrame | None):
-    name, block = name, None
-    if name.endswith("]") and "[" in name:
-        name, block = name[: name.index("[")], name[name.index("[") + 1 : -1]
+    block = None
+    if name.endswith("]") and "[" in name:  # a block name: file.fits[FOV]
+        block = name[name.index("[") + 1 : -1]
         if not block or "[" in block or "=" in block:
             raise FilterError(f"Filters on region files are not supported: 'region({name})'")
+        name = name[: name.index("[")]
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -338,22 +341,21 @@ def read_fits_region(path: str | Path, block: str | None = None) -> Region:
     components joined; without a COMPONENT column the rows apply in order as the lines
     of an ASCII region file do.
     """
-    from astropy.io import fits
-
     path = Path(path)
     try:
-        with fits.open(path, memmap=False) as hdul:
-            table = _region_table(hdul, block, path)
-            rows = [dict(zip(table.columns.names, row, strict=True)) for row in table.data]
-            names = [n.upper() for n in table.columns.names]
-    except (OSError, ValueError) as exc:
+        table = _region_table(list_blocks(path), block, path)
+        columns = read_columns(table, list(table.columns))
+    except (OSError, ValueError, FluximageError) as exc:
+        if isinstance(exc, FilterError):
+            raise
         raise FilterError(f"Cannot read FITS region file '{path}': {exc}") from None
+    names = [n.upper() for n in columns]
+    rows = [{n.upper(): v[i] for n, v in columns.items()} for i in range(table.nrows)]
     if not rows:
         raise FilterError(f"Region file '{path}' contains no shapes")
     components: dict[int, Region] = {}
     region: Region | None = None
     for n, row in enumerate(rows, 1):
-        row = {k.upper(): v for k, v in row.items()}
         text = str(row["SHAPE"]).strip()
         exclude = text.startswith("!")
         shape = _fits_shape(text.lstrip("!").strip().lower(), row, f"row {n} of '{path}'")
@@ -372,16 +374,15 @@ def read_fits_region(path: str | Path, block: str | None = None) -> Region:
     return region
 
 
-def _region_table(hdul, block: str | None, path: Path):
-    tables = [h for h in hdul[1:] if getattr(h, "columns", None) is not None]
+def _region_table(blocks: list[Block], block: str | None, path: Path) -> Block:
+    tables = [b for b in blocks if b.is_table]
     if block is not None:
-        named = [h for h in tables if h.name.upper() == block.upper()]
-        if not named:
+        tables = [b for b in tables if b.name.upper() == block.upper()]
+        if not tables:
             raise FilterError(f"Region file '{path}' has no block {block}")
-        tables = named
-    for h in tables:
-        if {"SHAPE", "X", "Y"} <= {n.upper() for n in h.columns.names}:
-            return h
+    for b in tables:
+        if {"shape", "x", "y"} <= set(b.columns):
+            return b
     raise FilterError(f"Region file '{path}' has no region table (SHAPE, X and Y columns)")
 
 

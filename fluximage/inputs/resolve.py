@@ -14,8 +14,6 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from astropy.io import fits
-
 from ..fitsio import list_blocks
 from ..geometry.grid import Grid, fmt, user_grid
 from ..memory import IMAGE_BYTES_PER_PIXEL_BAND, physical_memory
@@ -75,6 +73,11 @@ class Inputs:
     created_directory: str | None  # the output directory if this run made it
     chips: tuple[int, ...]
     background: BackgroundSource | None = None  # HRC-I particle background to subtract
+
+    def output_binsize(self, grid: Grid) -> float:
+        """The bin size of the run's images (sky pixels): binsize, or with xygrid the
+        smaller of the grid's steps (what mkinstmap's pixel grid is chosen for)."""
+        return self.binsize if self.binsize is not None else min(grid.x.step, grid.y.step)
 
 
 def _in_background(func, *args) -> Future:
@@ -245,8 +248,11 @@ def is_fov_of(path: str, obs: Observation) -> bool:
     if not os.path.isfile(path):
         return False
     try:
-        header = fits.getheader(path, "FOV")
-    except (OSError, KeyError, ValueError):
+        blocks = list_blocks(path)
+    except (OSError, ValueError, FluximageError):
         return False
-    return (str(header.get("HDUCLAS2", "")).upper() == "FOV"
-            and str(header.get("OBS_ID", "")).strip() == obs.obs_id)  # fmt: skip
+    return any(
+        str(b.header.get("HDUCLAS2", "")).upper() == "FOV"
+        and str(b.header.get("OBS_ID", "")).strip() == obs.obs_id
+        for b in blocks
+    )
